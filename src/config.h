@@ -1,0 +1,101 @@
+/* The whole configuration, parsed from argv and the environment into one
+ * struct that owns every string it holds (freed by config_free). */
+#ifndef VAULTEXEC_CONFIG_H
+#define VAULTEXEC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "secref.h"
+
+enum kv_version { KV_AUTO = 0, KV_V1 = 1, KV_V2 = 2 };
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+/* --map FIELD=ENV */
+struct map_spec {
+	struct secref ref;
+	char *env;
+};
+
+/* --env NAME=TEMPLATE and --file DEST=TEMPLATE (template text, parsed later) */
+struct tmpl_spec {
+	char *name; /* variable name or destination path */
+	char *text; /* template source */
+	char *origin; /* for messages: "--env NAME" or "--file DEST" */
+};
+
+struct config {
+	/* connection */
+	char *addr;
+	char *namespace_;
+	char *ca_cert;
+	char *ca_path;
+	char *client_cert;
+	char *client_key;
+	char *tls_server_name;
+	bool tls_skip_verify;
+	uint64_t wait_ms;
+	uint64_t request_timeout_ms;
+
+	/* login */
+	char *auth_method;
+	char *auth_mount;
+	char *token;      /* from BAO_TOKEN / VAULT_TOKEN; a secret */
+	char *token_file;
+	char *role_id;
+	char *role_id_file;
+	char *secret_id; /* a secret; blanked from argv */
+	char *secret_id_file;
+	bool secret_id_wrapped;
+	char *role;
+	char *jwt_file;
+	char *cert_role;
+	bool revoke_token;
+	char *token_sink;
+
+	/* secrets */
+	char *service;      /* --service NAME, turned into default_path at the end */
+	char *default_path; /* from --service or --secret; NULL if neither */
+	char *kv_mount;
+	enum kv_version kv_version;
+	struct map_spec *maps;
+	size_t nmaps;
+	bool map_all;
+	char *map_all_prefix;
+	struct tmpl_spec *envs;
+	size_t nenvs;
+	struct tmpl_spec *files;
+	size_t nfiles;
+	mode_t file_mode;
+	bool env_refs;
+	bool allow_missing;
+	struct strlist keep_env;
+
+	/* control */
+	bool check;
+	enum log_level log_level;
+	enum log_format log_format;
+
+	/* the child's argv (points into the caller's argv; not owned) */
+	char **child_argv;
+};
+
+enum cli_result { CLI_OK = 0, CLI_EXIT_SUCCESS = -1 /* --help / --version done */ };
+
+/* Parses argv and environ into cfg.  Returns CLI_OK, CLI_EXIT_SUCCESS
+ * after printing help or version, or an exit code after logging one line.
+ * May blank secret-bearing arguments in argv. */
+int config_parse(struct config *cfg, int argc, char **argv, char **envp);
+void config_free(struct config *cfg);
+
+/* The value of NAME in envp (NULL if absent). */
+const char *env_lookup(char **envp, const char *name);
+
+#endif

@@ -1,0 +1,24 @@
+/* The child's environment, built as data (an envp array), never with
+ * setenv: ours minus tokens, VAULTEXEC_* and login credentials, plus the
+ * rendered variables. */
+#ifndef VAULTEXEC_ENV_H
+#define VAULTEXEC_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "render.h"
+
+/* Whether an inherited variable is withheld from the child.  name is not
+ * NUL-terminated (n bytes); method_scrub is the login method's list. */
+bool env_withheld(const char *name, size_t n, const struct config *cfg,
+		  const char *const *method_scrub);
+
+/* A NULL-terminated "NAME=VALUE" array.  Warns when a rendered variable
+ * replaces an inherited one.  Free with env_free (wipes). */
+char **env_build(char **inherited, const struct config *cfg, const char *const *method_scrub,
+		 const struct outvar *vars, size_t nvars);
+void env_free(char **envp);
+
+#endif

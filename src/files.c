@@ -1,0 +1,74 @@
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode)
+{
+	const char *slash = strrchr(dest, '/');
+	_cleanup_free_ char *dir = slash ? xstrndup(dest, (size_t)(slash - dest)) : xstrdup(".");
+	if (!*dir) {
+		free(dir);
+		dir = xstrdup("/");
+	}
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	/* O_EXCL on a random name: no race with another writer, no symlink
+	 * followed, and the final name appears only once complete. */
+	for (int tries = 0; tries < 16 && fd < 0; tries++) {
+		free(tmp);
+		tmp = xasprintf("%s/.%s.vaultexec-%08llx", dir, slash ? slash + 1 : dest,
+				(unsigned long long)(random_u64() & 0xffffffffULL));
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		log_error("--file %s: cannot create a file in %s: %s", dest, dir, strerror(errno));
+		return EXIT_IOERR;
+	}
+	const char *step = NULL;
+	if (fchmod(fd, mode) < 0)
+		step = "chmod";
+	else if (write_all(fd, data, len) < 0)
+		step = "write";
+	else if (fsync(fd) < 0)
+		step = "fsync";
+	if (!step) {
+		int c = close(fd);
+		fd = -1;
+		if (c < 0)
+			step = "close";
+		else if (rename(tmp, dest) < 0)
+			step = "rename";
+		else
+			return 0;
+	}
+	int saved = errno;
+	unlink(tmp);
+	log_error("--file %s: %s failed: %s", dest, step, strerror(saved));
+	return EXIT_IOERR;
+}

@@ -1,0 +1,14 @@
+/* Writing --file outputs: never half-written, never readable by others
+ * unless asked. */
+#ifndef VAULTEXEC_FILES_H
+#define VAULTEXEC_FILES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes data to a new temporary file in dest's directory with mode, then
+ * renames it over dest.  Returns 0, or EXIT_IOERR after logging a line
+ * that names dest. */
+int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode);
+
+#endif

@@ -1,0 +1,287 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+
+struct http_client {
+	CURL *curl;
+	struct http_tls tls;
+	char *unix_socket;
+	struct curl_slist *connect_to;
+	bool too_large;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_response *resp = ((void **)userp)[0];
+	struct http_client *c = ((void **)userp)[1];
+	size_t n = size * nmemb;
+	if (resp->body.len + n > HTTP_MAX_BODY) {
+		c->too_large = true;
+		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+	}
+	sb_add(&resp->body, data, n);
+	return n;
+}
+
+static void trim_header_value(const char **v, size_t *n)
+{
+	while (*n && (**v == ' ' || **v == '\t'))
+		(*v)++, (*n)--;
+	while (*n && ((*v)[*n - 1] == '\r' || (*v)[*n - 1] == '\n' || (*v)[*n - 1] == ' '))
+		(*n)--;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_response *resp = ((void **)userp)[0];
+	size_t n = size * nmemb;
+	static const char loc[] = "location:", ra[] = "retry-after:";
+	if (n > sizeof(loc) - 1 && strncasecmp(data, loc, sizeof(loc) - 1) == 0) {
+		const char *v = data + sizeof(loc) - 1;
+		size_t vn = n - (sizeof(loc) - 1);
+		trim_header_value(&v, &vn);
+		free(resp->location);
+		resp->location = xstrndup(v, vn);
+	} else if (n > sizeof(ra) - 1 && strncasecmp(data, ra, sizeof(ra) - 1) == 0) {
+		const char *v = data + sizeof(ra) - 1;
+		size_t vn = n - (sizeof(ra) - 1);
+		trim_header_value(&v, &vn);
+		char tmp[64];
+		if (vn < sizeof(tmp)) {
+			memcpy(tmp, v, vn);
+			tmp[vn] = '\0';
+			uint64_t secs;
+			if (parse_u64(tmp, 0, 86400, &secs) == 0) {
+				resp->retry_after_s = (long)secs;
+			} else {
+				/* An HTTP-date; a date in the past means now. */
+				time_t when = curl_getdate(tmp, NULL);
+				if (when != -1) {
+					time_t now = time(NULL);
+					resp->retry_after_s = when > now ? (long)(when - now) : 0;
+				}
+			}
+		}
+	}
+	return n;
+}
+
+int http_client_new(struct http_client **out, const struct http_tls *tls, const char *unix_socket)
+{
+	static bool global_done;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -1;
+		global_done = true;
+	}
+	struct http_client *c = xcalloc(1, sizeof(*c));
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c);
+		return -1;
+	}
+	c->tls = *tls;
+	if (unix_socket)
+		c->unix_socket = xstrdup(unix_socket);
+	*out = c;
+	return 0;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->connect_to);
+	free(c->unix_socket);
+	free(c);
+}
+
+void http_response_clear(struct http_response *resp)
+{
+	sb_wipe(&resp->body);
+	free(resp->location);
+	resp->location = NULL;
+	resp->code = 0;
+	resp->retry_after_s = -1;
+}
+
+/* --tls-server-name: connect to the URL's host but talk TLS to NAME.  curl
+ * has no separate SNI option, so the URL carries NAME and CONNECT_TO maps
+ * NAME:port back to the real host. */
+static char *apply_server_name(struct http_client *c, const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *newurl = NULL;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, c->tls.server_name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK) {
+		curl_free(host);
+		curl_free(port);
+		curl_url_cleanup(u);
+		return NULL;
+	}
+	char *rule = xasprintf("%s:%s:%s:%s", c->tls.server_name, port, host, port);
+	curl_slist_free_all(c->connect_to);
+	c->connect_to = curl_slist_append(NULL, rule);
+	free(rule);
+	char *ret = xstrdup(newurl);
+	curl_free(host);
+	curl_free(port);
+	curl_free(newurl);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+static enum http_status classify(CURLcode rc, struct http_client *c)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return HTTP_OK;
+	case CURLE_WRITE_ERROR:
+		return c->too_large ? HTTP_E_TOO_LARGE : HTTP_E_OTHER;
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTP_E_TIMEOUT;
+	case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM >= 0x074600
+	case CURLE_SSL_ISSUER_ERROR:
+#endif
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return HTTP_E_TLS_VERIFY;
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CRL_BADFILE:
+		return HTTP_E_TLS_CONFIG;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return HTTP_E_CONNECT;
+	default:
+		return HTTP_E_OTHER;
+	}
+}
+
+enum http_status http_request(struct http_client *c, const char *method, const char *url,
+			      const char *const *headers, const char *body, uint64_t timeout_ms,
+			      struct http_response *resp, char *err, size_t errlen)
+{
+	CURL *h = c->curl;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hl = NULL;
+	void *ctx[2] = {resp, c};
+	_cleanup_free_ char *sni_url = NULL;
+
+	http_response_clear(resp);
+	c->too_large = false;
+	curl_easy_reset(h);
+
+	if (c->tls.server_name && strncmp(url, "https://", 8) == 0) {
+		sni_url = apply_server_name(c, url);
+		if (!sni_url) {
+			snprintf(err, errlen, "cannot apply --tls-server-name to %s", url);
+			return HTTP_E_OTHER;
+		}
+		curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
+		url = sni_url;
+	}
+	for (const char *const *p = headers; p && *p; p++)
+		hl = curl_slist_append(hl, *p);
+	/* curl adds "Expect: 100-continue" to some POSTs; Vault never needs it. */
+	hl = curl_slist_append(hl, "Expect:");
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "vaultexec/" VAULTEXEC_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+	if (c->unix_socket)
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+
+	if (c->tls.ca_file) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->tls.ca_file);
+		/* A CA file replaces the system roots, so drop the default
+		 * directory some builds also trust. */
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (c->tls.ca_blob) {
+		struct curl_blob blob = {(void *)c->tls.ca_blob, c->tls.ca_blob_len,
+					 CURL_BLOB_NOCOPY};
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+	}
+	if (c->tls.client_cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->tls.client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->tls.client_key);
+	}
+	if (c->tls.skip_verify) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+
+	CURLcode rc = curl_easy_perform(h);
+	curl_slist_free_all(hl);
+	enum http_status st = classify(rc, c);
+	if (rc == CURLE_FILESIZE_EXCEEDED)
+		st = HTTP_E_TOO_LARGE;
+	if (st == HTTP_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
+		return HTTP_OK;
+	}
+	if (st == HTTP_E_TOO_LARGE)
+		snprintf(err, errlen, "response body too large (over %u bytes)", HTTP_MAX_BODY);
+	else
+		snprintf(err, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	sb_wipe(&resp->body);
+	return st;
+}
+
+void http_escape_segment(struct strbuf *out, const char *seg, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)seg[i];
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			sb_addc(out, (char)ch);
+		} else {
+			sb_addc(out, '%');
+			sb_addc(out, hex[ch >> 4]);
+			sb_addc(out, hex[ch & 15]);
+		}
+	}
+}

@@ -1,0 +1,23 @@
+/* Logging to stderr, as text or JSON lines.  Messages never carry secret
+ * values: callers pass names, paths and field names only. */
+#ifndef VAULTEXEC_LOG_H
+#define VAULTEXEC_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+enum log_format { LOG_TEXT = 0, LOG_JSON = 1 };
+
+void log_setup(enum log_level level, enum log_format format);
+bool log_enabled(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Logs at error level and exits with code; for out-of-memory and the like. */
+_Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,138 @@
+/* vaultexec: wait for Vault, log in, read secrets, put them into the
+ * environment and files, then exec the command in our place. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "auth.h"
+#include "config.h"
+#include "env.h"
+#include "exec.h"
+#include "files.h"
+#include "log.h"
+#include "plan.h"
+#include "render.h"
+#include "vault.h"
+
+extern char **environ;
+
+/* As PID 1 in a container, signals with the default action are ignored;
+ * handle them so `docker stop` during the wait ends us at once. */
+static void on_signal(int sig)
+{
+	_exit(128 + sig);
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void print_check(const struct job *j)
+{
+	for (size_t i = 0; i < j->nvars; i++)
+		if (j->vars[i].value)
+			printf("env %s\n", j->vars[i].name);
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (j->files[i].content)
+			printf("file %s\n", j->files[i].path);
+	fflush(stdout);
+}
+
+static int write_files(const struct job *j, mode_t mode)
+{
+	for (size_t i = 0; i < j->nfiles; i++) {
+		if (!j->files[i].content)
+			continue;
+		int r = file_write_atomic(j->files[i].path, j->files[i].content, j->files[i].len,
+					  mode);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void log_success(const struct plan *p, const struct job *j, const char *cmd,
+			bool check)
+{
+	size_t nvars = 0, nfiles = 0;
+	for (size_t i = 0; i < j->nvars; i++)
+		nvars += j->vars[i].value != NULL;
+	for (size_t i = 0; i < j->nfiles; i++)
+		nfiles += j->files[i].content != NULL;
+	struct strbuf sb = STRBUF_INIT;
+	plan_describe(p, &sb);
+	log_info("read %zu secret%s (%s), set %zu variable%s, %s %zu file%s; %s %s",
+		 plan_count(p), plan_count(p) == 1 ? "" : "s", sb.buf ? sb.buf : "", nvars,
+		 nvars == 1 ? "" : "s", check ? "would write" : "wrote", nfiles,
+		 nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
+	sb_wipe(&sb);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct auth_state auth = {0};
+	struct vault *vault = NULL;
+	struct plan *plan = NULL;
+	struct job job = {0};
+	char *cmd = NULL;
+	char **envp = NULL;
+
+	int r = config_parse(&cfg, argc, argv, environ);
+	if (r == CLI_EXIT_SUCCESS) {
+		r = 0;
+		goto out;
+	}
+	if (r)
+		goto out;
+	install_signal_handlers();
+
+	plan = plan_new(&cfg);
+	if ((r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
+	    (r = job_prepare(&job, &cfg, environ, plan)) || (r = auth_prepare(&cfg, &auth)) ||
+	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
+	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
+	    (r = job_render(&job, plan)))
+		goto out;
+
+	log_success(plan, &job, cmd, cfg.check);
+	if (cfg.check) {
+		print_check(&job);
+		goto out;
+	}
+	if ((r = write_files(&job, cfg.file_mode)))
+		goto out;
+	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
+
+	/* Nothing of ours outlives the exec: wipe secrets, close handles. */
+	vault_close(vault);
+	vault = NULL;
+	plan_free(plan);
+	plan = NULL;
+	auth_clear(&auth);
+	job_free(&job);
+	curl_global_cleanup();
+	r = exec_command(cmd, cfg.child_argv, envp);
+
+out:
+	env_free(envp);
+	free(cmd);
+	job_free(&job);
+	plan_free(plan);
+	auth_clear(&auth);
+	vault_close(vault);
+	config_free(&cfg);
+	return r;
+}

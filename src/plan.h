@@ -1,0 +1,50 @@
+/* The secrets a run needs: every reference from --map, --map-all, --env,
+ * --file and environment references is registered first, so each secret
+ * path is read once however many fields come from it; then they are
+ * fetched, then looked up field by field. */
+#ifndef VAULTEXEC_PLAN_H
+#define VAULTEXEC_PLAN_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "secref.h"
+#include "vault.h"
+
+struct plan;
+
+struct plan *plan_new(const struct config *cfg);
+void plan_free(struct plan *p);
+
+/* Registers the secret a reference reads (path NULL: the default one). */
+void plan_add(struct plan *p, const struct secref *ref);
+
+/* Reads every registered secret.  Returns 0 or an exit code after
+ * logging (77 permission denied, 69 unreachable, ...).  A missing or
+ * deleted secret is not an error here: lookups report it. */
+int plan_fetch(struct plan *p, struct vault *v);
+
+/* Looks a field up.  Returns 0 with the value (valid until plan_free),
+ * 1 when the secret or field is missing (why gets a message naming the
+ * path and field, never a value), or EXIT_DATA after logging when the
+ * value cannot be represented (a NUL byte). */
+int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len,
+		char *why, size_t whylen);
+
+/* Calls fn for every field of the default secret, in order.  Returns 1
+ * with why set if the default secret is missing. */
+typedef int (*plan_field_fn)(void *ctx, const char *field);
+int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why,
+			    size_t whylen);
+
+/* "secret/data/a, secret/data/b" for the success line. */
+void plan_describe(const struct plan *p, struct strbuf *out);
+size_t plan_count(const struct plan *p);
+
+/* KV path resolution, exposed for unit tests: the API path (after /v1/)
+ * of a secret for a known mount and version, segments escaped. */
+char *plan_api_path(const char *mount, int kv_version, const char *path);
+
+#endif

@@ -1,0 +1,20 @@
+/* References to secret fields: FIELD, PATH#FIELD or PATH#FIELD#VERSION. */
+#ifndef VAULTEXEC_SECREF_H
+#define VAULTEXEC_SECREF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct secref {
+	char *path;       /* NULL: the default secret (--service / --secret) */
+	char *field;      /* never NULL nor empty */
+	uint64_t version; /* 0: current */
+};
+
+/* Parses len bytes of s (surrounding blanks are not allowed).  Returns 0,
+ * or -1 with a reason written to err. */
+int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_t errlen);
+void secref_clear(struct secref *r);
+void secref_copy(struct secref *dst, const struct secref *src);
+
+#endif

@@ -1,0 +1,326 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "log.h"
+
+static _Noreturn void oom(void)
+{
+	die(EXIT_SOFTWARE, "out of memory");
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		oom();
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	sb_grow(&sb, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(sb.buf, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb.len = (size_t)n;
+	return sb_steal(&sb);
+}
+
+void secure_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	mbedtls_platform_zeroize(p, n);
+	free(p);
+}
+
+void secure_free_str(char *s)
+{
+	if (s)
+		secure_free(s, strlen(s));
+}
+
+void freep(void *pp)
+{
+	free(*(void **)pp);
+}
+
+void close_fdp(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+
+void secure_free_strp(char **s)
+{
+	secure_free_str(*s);
+}
+
+void sb_grow(struct strbuf *sb, size_t extra)
+{
+	if (extra > SIZE_MAX / 2 - sb->len - 1)
+		oom();
+	size_t need = sb->len + extra + 1;
+	if (need <= sb->cap)
+		return;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	/* Never realloc: the old block may hold a secret that must be wiped. */
+	char *nb = xmalloc(cap);
+	if (sb->buf) {
+		memcpy(nb, sb->buf, sb->len);
+		secure_free(sb->buf, sb->cap);
+	}
+	sb->buf = nb;
+	sb->cap = cap;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_add(struct strbuf *sb, const void *data, size_t n)
+{
+	sb_grow(sb, n);
+	if (n)
+		memcpy(sb->buf + sb->len, data, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_adds(struct strbuf *sb, const char *s)
+{
+	sb_add(sb, s, strlen(s));
+}
+
+void sb_addc(struct strbuf *sb, char c)
+{
+	sb_add(sb, &c, 1);
+}
+
+void sb_addf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	sb_grow(sb, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+char *sb_steal(struct strbuf *sb)
+{
+	if (!sb->buf)
+		sb_grow(sb, 0);
+	char *p = sb->buf;
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	return p;
+}
+
+void sb_reset(struct strbuf *sb)
+{
+	if (sb->buf)
+		mbedtls_platform_zeroize(sb->buf, sb->cap);
+	sb->len = 0;
+}
+
+void sb_wipe(struct strbuf *sb)
+{
+	secure_free(sb->buf, sb->cap);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || !*s)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *out_ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	const uint64_t max_ms = 24ULL * 3600000;
+	if (!s)
+		return -1;
+	size_t n = strlen(s), digits = 0;
+	while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	if (digits == 0 || digits > 12)
+		return -1;
+	char num[13];
+	memcpy(num, s, digits);
+	num[digits] = '\0';
+	uint64_t v;
+	if (parse_u64(num, 0, UINT64_MAX, &v) < 0)
+		return -1;
+	uint64_t mult = 0;
+	if (digits == n) {
+		mult = 1000; /* a bare number is seconds, as VAULT_CLIENT_TIMEOUT */
+	} else {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(s + digits, units[i].suffix) == 0)
+				mult = units[i].ms;
+	}
+	if (mult == 0 || v > max_ms / mult)
+		return -1;
+	*out_ms = v * mult;
+	return 0;
+}
+
+int parse_go_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+	static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < 6; i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int read_file_limited(const char *path, size_t max, char **out, size_t *len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	sb_grow(&sb, 4096);
+	for (;;) {
+		if (sb.len > max) {
+			sb_wipe(&sb);
+			errno = EFBIG;
+			return -1;
+		}
+		sb_grow(&sb, 4096);
+		ssize_t r = read(fd, sb.buf + sb.len, sb.cap - sb.len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			sb_wipe(&sb);
+			errno = saved;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		sb.len += (size_t)r;
+		sb.buf[sb.len] = '\0';
+	}
+	if (sb.len > max) {
+		sb_wipe(&sb);
+		errno = EFBIG;
+		return -1;
+	}
+	*len = sb.len;
+	*out = sb_steal(&sb);
+	return 0;
+}
+
+uint64_t random_u64(void)
+{
+	uint64_t v;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+		return v;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+	/* splitmix64 finaliser so nearby seeds diverge */
+	v += 0x9e3779b97f4a7c15ULL;
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+	return v ^ (v >> 31);
+}

@@ -1,0 +1,93 @@
+/* Small shared helpers: memory, growable buffers, bounded number parsing,
+ * durations, time, files.  Nothing here knows about Vault. */
+#ifndef VAULTEXEC_UTIL_H
+#define VAULTEXEC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes (sysexits.h meanings), documented in --help, README and man page. */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_USAGE = 64,       /* usage or configuration syntax */
+	EXIT_DATA = 65,        /* secret or field missing, deleted, not representable */
+	EXIT_UNAVAILABLE = 69, /* Vault not ready or unreachable before the deadline */
+	EXIT_SOFTWARE = 70,    /* internal error */
+	EXIT_IOERR = 74,       /* a file could not be written */
+	EXIT_NOPERM = 77,      /* permission denied or login refused */
+	EXIT_CONFIG = 78,      /* configuration that cannot be used */
+	EXIT_NOEXEC = 126,     /* command not executable */
+	EXIT_NOTFOUND = 127,   /* command not found */
+};
+
+#define UNUSED __attribute__((unused))
+
+/* Allocation failure is fatal: there is nothing sensible to fall back to. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Wipe then free; for anything that may hold a secret. */
+void secure_free(void *p, size_t n);
+void secure_free_str(char *s);
+
+void freep(void *pp); /* pp is a pointer to a heap pointer */
+void close_fdp(int *fd);
+void secure_free_strp(char **s);
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_secret_ __attribute__((cleanup(secure_free_strp)))
+#define _cleanup_close_ __attribute__((cleanup(close_fdp)))
+
+/* Hand a value out of a scope that would otherwise clean it up. */
+static inline void *steal_ptr_impl(void *pp)
+{
+	void **p = pp;
+	void *v = *p;
+	*p = NULL;
+	return v;
+}
+#define steal_pointer(pp) steal_ptr_impl(pp)
+
+/* A growable byte buffer, always NUL-terminated.  Buffers that held
+ * secrets are released with sb_wipe(). */
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+#define STRBUF_INIT {NULL, 0, 0}
+void sb_grow(struct strbuf *sb, size_t extra);
+void sb_add(struct strbuf *sb, const void *data, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addc(struct strbuf *sb, char c);
+void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *sb_steal(struct strbuf *sb); /* returns buf (never NULL), resets sb */
+void sb_reset(struct strbuf *sb);  /* keeps the allocation, wipes content */
+void sb_wipe(struct strbuf *sb);   /* zeroize and free */
+
+/* Bounded unsigned integer parse of the whole string, decimal only.
+ * Returns 0 on success, -1 on empty, junk, or out of [min, max]. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Durations: "500ms", "30s", "2m", "1h", or a bare number of seconds.
+ * Result in milliseconds, at most one day.  Returns 0 or -1. */
+int parse_duration_ms(const char *s, uint64_t *out_ms);
+
+/* Go's strconv.ParseBool spellings only.  Returns 0 or -1. */
+int parse_go_bool(const char *s, bool *out);
+
+/* Monotonic clock in milliseconds. */
+uint64_t now_ms(void);
+
+/* Reads a small file entirely (at most max bytes, else -1 with errno
+ * EFBIG).  The buffer is NUL-terminated; *len excludes the NUL. */
+int read_file_limited(const char *path, size_t max, char **out, size_t *len);
+
+/* Random 64-bit value from getrandom(); falls back to time and pid. */
+uint64_t random_u64(void);
+
+#endif

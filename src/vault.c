@@ -1,0 +1,589 @@
+#include "vault.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Backoff between attempts: full jitter over an exponentially growing
+ * window, so containers started together spread out instead of retrying
+ * in step. */
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 5000
+
+struct vault {
+	struct http_client *http;
+	char *base;      /* scheme://host[:port][/prefix], no trailing slash */
+	bool https;
+	char *namespace_;
+	char *token;
+	uint64_t deadline;  /* monotonic ms; 0 = single attempt */
+	uint64_t request_timeout_ms;
+	char *ca_blob;
+	size_t ca_blob_len;
+	const char *ca_used; /* for messages: which CA file, if any */
+	uint64_t attempt_seed;
+};
+
+/* Where CA bundles live on the common distributions; searched when no CA
+ * option is given, which is what makes TLS work from a scratch image that
+ * only carries a bundle. */
+static const char *const ca_bundle_paths[] = {
+	"/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Alpine, distroless */
+	"/etc/pki/tls/certs/ca-bundle.crt",                  /* Fedora, RHEL */
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL 7+ */
+	"/etc/ssl/ca-bundle.pem",                            /* openSUSE */
+	"/etc/pki/tls/cacert.pem",                           /* OpenELEC */
+	"/etc/ssl/cert.pem",                                 /* Alpine, macOS */
+};
+
+/* VAULT_CAPATH semantics (go-rootcerts): every file under the directory,
+ * recursively, is a PEM file; one that is not fails the configuration. */
+static int load_ca_dir(struct strbuf *out, const char *dir, int depth)
+{
+	if (depth > 8)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		log_error("--ca-path %s: %s", dir, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	struct dirent *e;
+	int r = 0;
+	while (!r && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			r = load_ca_dir(out, p, depth + 1);
+			continue;
+		}
+		char *text;
+		size_t len;
+		if (read_file_limited(p, 4u << 20, &text, &len) < 0) {
+			log_error("--ca-path: cannot read %s: %s", p, strerror(errno));
+			r = EXIT_CONFIG;
+		} else if (!strstr(text, "-----BEGIN CERTIFICATE-----")) {
+			log_error("--ca-path: %s is not a PEM certificate file", p);
+			r = EXIT_CONFIG;
+		} else {
+			sb_add(out, text, len);
+			sb_addc(out, '\n');
+		}
+		free(text);
+	}
+	closedir(d);
+	return r;
+}
+
+static int check_readable(const char *what, const char *path)
+{
+	char *text;
+	size_t len;
+	if (read_file_limited(path, 4u << 20, &text, &len) < 0) {
+		log_error("%s %s: cannot read: %s", what, path, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	secure_free(text, len);
+	return 0;
+}
+
+static int parse_addr(struct vault *v, const char *addr, char **unix_socket)
+{
+	if (strncmp(addr, "unix://", 7) == 0) {
+		/* As the Go client: plain HTTP to "localhost" over the socket;
+		 * any path in the address is dropped. */
+		if (addr[7] != '/') {
+			log_error("--addr %s: a unix socket address needs an absolute path", addr);
+			return EXIT_USAGE;
+		}
+		*unix_socket = xstrdup(addr + 7);
+		v->base = xstrdup("http://localhost");
+		return 0;
+	}
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	int r = 0;
+	if (curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		log_error("--addr '%s' is not a URL like https://vault:8200", addr);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		log_error("--addr %s: scheme must be http, https or unix", addr);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	size_t plen = path ? strlen(path) : 0;
+	while (plen && path[plen - 1] == '/')
+		plen--;
+	v->https = strcmp(scheme, "https") == 0;
+	v->base = xasprintf("%s://%s%s%s%.*s", scheme, host, port ? ":" : "", port ? port : "",
+			    (int)plen, path ? path : "");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return r;
+}
+
+int vault_open(struct vault **out, const struct config *cfg)
+{
+	struct vault *v = xcalloc(1, sizeof(*v));
+	_cleanup_free_ char *unix_socket = NULL;
+	int r = parse_addr(v, cfg->addr, &unix_socket);
+	if (r) {
+		vault_close(v);
+		return r;
+	}
+	if (cfg->namespace_ && *cfg->namespace_) {
+		for (const char *p = cfg->namespace_; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				log_error("--namespace: control character in namespace");
+				vault_close(v);
+				return EXIT_USAGE;
+			}
+		v->namespace_ = xstrdup(cfg->namespace_);
+	}
+	v->request_timeout_ms = cfg->request_timeout_ms;
+	v->deadline = cfg->wait_ms ? now_ms() + cfg->wait_ms : 0;
+
+	struct http_tls tls = {0};
+	tls.skip_verify = cfg->tls_skip_verify;
+	tls.server_name = cfg->tls_server_name;
+	if (cfg->tls_skip_verify)
+		log_warn("TLS certificate verification is off (--tls-skip-verify / "
+			 "VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
+	if (cfg->ca_cert) {
+		if ((r = check_readable("--ca-cert", cfg->ca_cert))) {
+			vault_close(v);
+			return r;
+		}
+		tls.ca_file = cfg->ca_cert;
+		v->ca_used = cfg->ca_cert;
+	} else if (cfg->ca_path) {
+		struct strbuf sb = STRBUF_INIT;
+		if ((r = load_ca_dir(&sb, cfg->ca_path, 0))) {
+			sb_wipe(&sb);
+			vault_close(v);
+			return r;
+		}
+		if (sb.len == 0) {
+			log_error("--ca-path %s: no certificate files found", cfg->ca_path);
+			sb_wipe(&sb);
+			vault_close(v);
+			return EXIT_CONFIG;
+		}
+		v->ca_blob_len = sb.len;
+		v->ca_blob = sb_steal(&sb);
+		tls.ca_blob = v->ca_blob;
+		tls.ca_blob_len = v->ca_blob_len;
+		v->ca_used = cfg->ca_path;
+	} else if (v->https && !cfg->tls_skip_verify) {
+#ifdef VAULTEXEC_CA_SEARCH
+		for (size_t i = 0; i < sizeof(ca_bundle_paths) / sizeof(ca_bundle_paths[0]); i++)
+			if (access(ca_bundle_paths[i], R_OK) == 0) {
+				tls.ca_file = ca_bundle_paths[i];
+				break;
+			}
+		if (tls.ca_file)
+			log_debug("using CA bundle %s", tls.ca_file);
+		else
+			log_warn("no CA bundle found in /etc/ssl/certs/ca-certificates.crt or the "
+				 "other usual places; give one with --ca-cert");
+		v->ca_used = tls.ca_file;
+#else
+		(void)ca_bundle_paths;
+		v->ca_used = "the system CA store";
+#endif
+	}
+	if (cfg->client_cert) {
+		if ((r = check_readable("--client-cert", cfg->client_cert)) ||
+		    (r = check_readable("--client-key", cfg->client_key))) {
+			vault_close(v);
+			return r;
+		}
+		tls.client_cert = cfg->client_cert;
+		tls.client_key = cfg->client_key;
+	}
+	if (http_client_new(&v->http, &tls, unix_socket) < 0) {
+		log_error("cannot initialise libcurl");
+		vault_close(v);
+		return EXIT_SOFTWARE;
+	}
+	v->attempt_seed = random_u64();
+	*out = v;
+	return 0;
+}
+
+void vault_close(struct vault *v)
+{
+	if (!v)
+		return;
+	http_client_free(v->http);
+	free(v->base);
+	free(v->namespace_);
+	secure_free_str(v->token);
+	free(v->ca_blob);
+	free(v);
+}
+
+void vault_set_token(struct vault *v, const char *token)
+{
+	secure_free_str(v->token);
+	v->token = token ? xstrdup(token) : NULL;
+}
+
+const char *vault_addr(const struct vault *v)
+{
+	return v->base;
+}
+
+void vault_reply_clear(struct vault_reply *r)
+{
+	jdoc_free(r->doc);
+	if (r->body)
+		secure_free(r->body, r->body_len);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *vault_error_message(const struct vault_reply *r)
+{
+	if (!r->doc)
+		return NULL;
+	const cJSON *errs = json_get(jdoc_root(r->doc), "errors");
+	if (!cJSON_IsArray(errs))
+		return NULL;
+	const cJSON *first = cJSON_GetArrayItem(errs, 0);
+	return cJSON_IsString(first) ? first->valuestring : NULL;
+}
+
+/* Time left before the deadline, or the request timeout when there is
+ * none; each request gets the smaller of the two. */
+static uint64_t request_budget(const struct vault *v)
+{
+	if (!v->deadline)
+		return v->request_timeout_ms;
+	uint64_t now = now_ms();
+	uint64_t left = v->deadline > now ? v->deadline - now : 0;
+	if (left < 100)
+		left = 100;
+	return left < v->request_timeout_ms ? left : v->request_timeout_ms;
+}
+
+static uint64_t jitter_ms(struct vault *v, unsigned attempt)
+{
+	uint64_t window = BACKOFF_BASE_MS;
+	for (unsigned i = 0; i < attempt && window < BACKOFF_CAP_MS; i++)
+		window *= 2;
+	if (window > BACKOFF_CAP_MS)
+		window = BACKOFF_CAP_MS;
+	/* xorshift64* step on a per-process random seed */
+	v->attempt_seed ^= v->attempt_seed >> 12;
+	v->attempt_seed ^= v->attempt_seed << 25;
+	v->attempt_seed ^= v->attempt_seed >> 27;
+	uint64_t r = v->attempt_seed * 0x2545F4914F6CDD1DULL;
+	return r % (window + 1);
+}
+
+/* Sleeps before the next attempt.  Returns false when the deadline would
+ * pass first (then the caller gives up with its last error). */
+static bool backoff(struct vault *v, unsigned attempt, long retry_after_s)
+{
+	if (!v->deadline)
+		return false;
+	uint64_t ms = retry_after_s >= 0 ? (uint64_t)retry_after_s * 1000 : jitter_ms(v, attempt);
+	uint64_t now = now_ms();
+	if (now >= v->deadline)
+		return false;
+	if (now + ms > v->deadline) {
+		/* A Retry-After past the deadline cannot be honoured. */
+		if (retry_after_s >= 0)
+			return false;
+		ms = v->deadline - now;
+	}
+	log_debug("retrying in %llu ms", (unsigned long long)ms);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return true;
+}
+
+static bool retryable_code(long code)
+{
+	return code == 412 || code == 429 || (code >= 500 && code != 501);
+}
+
+static const char *const upgrade_msg = "Upgrading from non-versioned to versioned data";
+
+/* Resolves a Location header against url; refuses https to http. */
+static int redirect_target(const struct vault *v, const char *url, const char *loc, char **out,
+			   char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *nu = NULL, *scheme = NULL;
+	int r = -1;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &nu, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+		if (strncmp(url, "https://", 8) == 0 && strcmp(scheme, "https") != 0) {
+			snprintf(err, errlen, "redirect from https to %s refused (protocol downgrade)",
+				 scheme);
+		} else {
+			*out = xstrdup(nu);
+			r = 0;
+		}
+	} else {
+		snprintf(err, errlen, "redirect with an unusable Location header");
+	}
+	(void)v;
+	curl_free(nu);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return r;
+}
+
+static const char *status_word(enum http_status st)
+{
+	switch (st) {
+	case HTTP_E_TIMEOUT:
+		return "timed out";
+	case HTTP_E_TLS_VERIFY:
+		return "TLS verification failed";
+	default:
+		return "unreachable";
+	}
+}
+
+int vault_request(struct vault *v, const char *method, const char *api_path, const char *query,
+		  const char *body, int flags, struct vault_reply *reply)
+{
+	_cleanup_free_ char *url = xasprintf("%s/v1/%s%s%s", v->base, api_path,
+					     query ? "?" : "", query ? query : "");
+	_cleanup_secret_ char *tokhdr = NULL;
+	_cleanup_free_ char *nshdr = NULL;
+	const char *headers[5];
+	size_t nh = 0;
+	headers[nh++] = "X-Vault-Request: true";
+	if (v->token && !(flags & VREQ_NO_TOKEN)) {
+		tokhdr = xasprintf("X-Vault-Token: %s", v->token);
+		headers[nh++] = tokhdr;
+	}
+	if (v->namespace_) {
+		nshdr = xasprintf("X-Vault-Namespace: %s", v->namespace_);
+		headers[nh++] = nshdr;
+	}
+	headers[nh] = NULL;
+
+	memset(reply, 0, sizeof(*reply));
+	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
+	char err[CURL_ERROR_SIZE + 64];
+	bool redirected = false;
+	const char *display = api_path;
+	for (unsigned attempt = 0;; attempt++) {
+		enum http_status st = http_request(v->http, method, url, headers, body,
+						   request_budget(v), &resp, err, sizeof(err));
+		long retry_after = -1;
+		if (st == HTTP_OK) {
+			long code = resp.code;
+			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
+			    resp.location) {
+				if (redirected) {
+					log_error("%s: redirected again to %s; following at most one "
+						  "redirect",
+						  display, resp.location);
+					http_response_clear(&resp);
+					return EXIT_UNAVAILABLE;
+				}
+				char *next = NULL;
+				if (redirect_target(v, url, resp.location, &next, err, sizeof(err)) <
+				    0) {
+					log_error("%s: %s", display, err);
+					http_response_clear(&resp);
+					return EXIT_UNAVAILABLE;
+				}
+				log_debug("%s: following redirect to %s", display, next);
+				free(url);
+				url = next;
+				redirected = true;
+				attempt--;
+				continue;
+			}
+			reply->code = code;
+			reply->body_len = resp.body.len;
+			reply->body = sb_steal(&resp.body);
+			if (reply->body_len)
+				jdoc_parse(reply->body, reply->body_len, &reply->doc);
+			bool retry = retryable_code(code);
+			if (code == 400 && (flags & VREQ_KV_UPGRADE)) {
+				const char *m = vault_error_message(reply);
+				retry = m && strstr(m, upgrade_msg);
+			}
+			if (!retry)
+				break;
+			retry_after = resp.retry_after_s;
+			const char *m = vault_error_message(reply);
+			snprintf(err, sizeof(err), "HTTP %ld%s%s", code, m ? ": " : "", m ? m : "");
+			log_debug("%s: %s", display, err);
+			if (!backoff(v, attempt, retry_after)) {
+				log_error("%s: %s; gave up at the --wait deadline", display, err);
+				http_response_clear(&resp);
+				vault_reply_clear(reply);
+				return EXIT_UNAVAILABLE;
+			}
+			vault_reply_clear(reply);
+			continue;
+		}
+		if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
+			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY), err,
+				  v->ca_used ? v->ca_used : "none");
+			http_response_clear(&resp);
+			return EXIT_CONFIG;
+		}
+		if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
+			log_error("%s: %s", display, err);
+			http_response_clear(&resp);
+			return st == HTTP_E_TOO_LARGE ? EXIT_DATA : EXIT_UNAVAILABLE;
+		}
+		log_debug("%s: %s", display, err);
+		if (!backoff(v, attempt, -1)) {
+			log_error("%s: %s: %s; gave up at the --wait deadline", v->base,
+				  status_word(st), err);
+			http_response_clear(&resp);
+			return EXIT_UNAVAILABLE;
+		}
+	}
+	http_response_clear(&resp);
+	return 0;
+}
+
+enum health_state {
+	H_NONE,
+	H_UNREACHABLE,
+	H_UNINITIALIZED,
+	H_SEALED,
+	H_UNUSABLE,
+	H_ERROR,
+	H_READY,
+};
+
+static const char *const health_words[] = {
+	"", "unreachable", "not initialized", "sealed", "not usable (DR secondary or removed node)",
+	"answering with server errors", "ready",
+};
+
+/* Health codes, see vault-api.md section 1: 200, 429 and 473 can serve;
+ * 501 uninitialised and 503 sealed are waited out like 5xx; 472 and 530
+ * may be a load balancer's passing choice, so they are waited out too. */
+static enum health_state health_of(long code)
+{
+	switch (code) {
+	case 200:
+	case 429:
+	case 473:
+		return H_READY;
+	case 501:
+		return H_UNINITIALIZED;
+	case 503:
+		return H_SEALED;
+	case 472:
+	case 530:
+		return H_UNUSABLE;
+	default:
+		return code >= 500 || code == 412 || code == 474 ? H_ERROR : H_NONE;
+	}
+}
+
+int vault_wait_ready(struct vault *v)
+{
+	static const char *const hdrs[] = {"X-Vault-Request: true", NULL};
+	_cleanup_free_ char *url =
+		xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
+	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
+	char err[CURL_ERROR_SIZE + 64] = "";
+	enum health_state last = H_NONE;
+	uint64_t started = now_ms();
+	bool redirected = false;
+	for (unsigned attempt = 0;; attempt++) {
+		enum http_status st = http_request(v->http, "GET", url, hdrs, NULL,
+						   request_budget(v), &resp, err, sizeof(err));
+		enum health_state hs;
+		long retry_after = -1;
+		if (st == HTTP_OK) {
+			long code = resp.code;
+			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
+			    resp.location && !redirected) {
+				char *next = NULL;
+				if (redirect_target(v, url, resp.location, &next, err, sizeof(err)) <
+				    0) {
+					log_error("%s: sys/health: %s", v->base, err);
+					http_response_clear(&resp);
+					return EXIT_UNAVAILABLE;
+				}
+				free(url);
+				url = next;
+				redirected = true;
+				attempt--;
+				continue;
+			}
+			hs = health_of(code);
+			if (hs == H_NONE) {
+				log_error("%s: sys/health answered HTTP %ld; not retried", v->base,
+					  code);
+				http_response_clear(&resp);
+				return code == 403 ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+			}
+			snprintf(err, sizeof(err), "HTTP %ld", code);
+			retry_after = resp.retry_after_s;
+		} else if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
+			log_error("%s: TLS verification failed: %s (CA: %s)", v->base, err,
+				  v->ca_used ? v->ca_used : "none");
+			http_response_clear(&resp);
+			return EXIT_CONFIG;
+		} else if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
+			log_error("%s: sys/health: %s", v->base, err);
+			http_response_clear(&resp);
+			return EXIT_UNAVAILABLE;
+		} else {
+			hs = H_UNREACHABLE;
+		}
+		if (hs != last) {
+			if (hs == H_READY && last == H_NONE)
+				log_debug("%s is ready", v->base);
+			else if (hs == H_READY)
+				log_info("%s is ready after %.1fs", v->base,
+					 (double)(now_ms() - started) / 1000.0);
+			else
+				log_info("%s is %s (%s); waiting", v->base, health_words[hs], err);
+			last = hs;
+		}
+		if (hs == H_READY)
+			break;
+		if (!backoff(v, attempt, retry_after)) {
+			log_error("%s is still %s (%s) at the --wait deadline", v->base,
+				  health_words[hs], err);
+			http_response_clear(&resp);
+			return EXIT_UNAVAILABLE;
+		}
+	}
+	http_response_clear(&resp);
+	return 0;
+}

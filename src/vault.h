@@ -1,0 +1,54 @@
+/* The Vault (and OpenBao) HTTP API: URLs, headers, the readiness wait, and
+ * the retry policy.  See ../shared/vault-api.md for the semantics. */
+#ifndef VAULTEXEC_VAULT_H
+#define VAULTEXEC_VAULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "http.h"
+#include "jsonval.h"
+
+struct vault;
+
+/* Builds the client from the configuration; reads CA files.  Returns 0
+ * or an exit code after logging. */
+int vault_open(struct vault **out, const struct config *cfg);
+void vault_close(struct vault *v);
+
+/* Waits until sys/health says the node can serve, within the deadline. */
+int vault_wait_ready(struct vault *v);
+
+/* The token used from now on (copied; wiped on close). */
+void vault_set_token(struct vault *v, const char *token);
+
+struct vault_reply {
+	long code;
+	struct jdoc *doc; /* parsed body, NULL when empty or not JSON */
+	char *body;       /* raw body (may hold secrets), NUL-terminated */
+	size_t body_len;
+};
+void vault_reply_clear(struct vault_reply *r);
+
+enum vault_req_flags {
+	VREQ_NO_TOKEN = 1,   /* login requests carry no X-Vault-Token */
+	VREQ_KV_UPGRADE = 2, /* retry KV's "Upgrading from non-versioned" 400 */
+};
+
+/* method on /v1/<api_path>[?query].  api_path is already escaped.  Retries
+ * transport errors, 412, 429 and 5xx but 501 until the deadline, follows
+ * one redirect.  Returns 0 with the final answer in *reply (any status),
+ * or an exit code after logging (69 deadline, 78 TLS, ...). */
+int vault_request(struct vault *v, const char *method, const char *api_path, const char *query,
+		  const char *body, int flags, struct vault_reply *reply);
+
+/* The first message of an {"errors":[...]} body, or NULL. */
+const char *vault_error_message(const struct vault_reply *r);
+
+/* For log lines: the address without any userinfo. */
+const char *vault_addr(const struct vault *v);
+
+#endif

@@ -1,0 +1,160 @@
+"""Fixtures and hooks for vaultexec's integration tests.
+
+* `bao`      session-scoped OpenBao dev server (plain HTTP) with admin helpers.
+* `bao_tls`  session-scoped OpenBao dev server with -dev-tls (.ca is its CA).
+* `pki`      session-scoped CA/server/client certificates (openssl CLI).
+* `vx`       the vaultexec runner for one test; every run is leak-checked.
+* `fake`     a FakeVault for one test (closed afterwards); `fake_factory`
+             makes more (TLS, unix socket, prefixes).
+
+Hooks:
+* leak check: after each test's call phase, the test fails if any stdout or
+  stderr of any vaultexec run contains a registered secret or token (root
+  tokens are always registered).
+* skip policy: a skip is turned into a failure unless the test is marked
+  @pytest.mark.optional.  The reason is reported either way.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import vxlib
+from fakevault import FakeVault
+
+# ---------------------------------------------------------------------------
+# hooks
+# ---------------------------------------------------------------------------
+
+_current: dict = {"leaks": None}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "optional: the test may be skipped (otherwise a skip counts as a failure)"
+    )
+    # Always show skip reasons in the summary.
+    rc = getattr(config.option, "reportchars", "") or ""
+    if "s" not in rc and "a" not in rc and "A" not in rc:
+        config.option.reportchars = rc + "s"
+
+
+def _skip_reason(rep) -> str:
+    lr = rep.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        return str(lr[2])
+    return str(lr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.skipped and not hasattr(rep, "wasxfail"):
+        reason = _skip_reason(rep)
+        if item.get_closest_marker("optional") is None:
+            rep.outcome = "failed"
+            rep.longrepr = (
+                f"SKIP NOT ALLOWED: {item.nodeid} was skipped ({reason}) but is not marked "
+                "@pytest.mark.optional"
+            )
+        else:
+            rep.sections.append(("optional skip", reason))
+    return rep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    rep = yield
+    if rep.skipped:
+        reason = _skip_reason(rep)
+        rep.outcome = "failed"
+        rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {reason}"
+    return rep
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _current["leaks"] = vxlib.LeakRegistry()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    finally:
+        reg = _current["leaks"]
+        problems = reg.find_leaks() if reg is not None else []
+        if problems:
+            pytest.fail("SECRET LEAK in vaultexec output:\n" + "\n".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def leaks():
+    reg = _current["leaks"]
+    if reg is None:  # e.g. when used outside the runtest protocol
+        reg = _current["leaks"] = vxlib.LeakRegistry()
+    return reg
+
+
+@pytest.fixture
+def vx(tmp_path, leaks):
+    return vxlib.Runner(tmp_path, leaks)
+
+
+@pytest.fixture(scope="session")
+def session_tmp():
+    d = Path(tempfile.mkdtemp(prefix="vaultexec-it-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bao(session_tmp):
+    b = vxlib.Bao(session_tmp / "bao")
+    b.start_dev()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def bao_tls(session_tmp):
+    b = vxlib.Bao(session_tmp / "bao-tls", tls=True)
+    b.start_dev()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(session_tmp):
+    return vxlib.make_pki(session_tmp / "pki")
+
+
+@pytest.fixture
+def fake_factory(tmp_path):
+    made = []
+
+    def make(**kw):
+        if kw.get("unix_path") is True:
+            # AF_UNIX paths are limited to ~107 bytes: keep it short.
+            kw["unix_path"] = tempfile.mktemp(prefix="vx-", suffix=".sock", dir="/tmp")
+        fv = FakeVault(**kw)
+        made.append(fv)
+        return fv
+
+    yield make
+    for fv in made:
+        fv.close()
+
+
+@pytest.fixture
+def fake(fake_factory):
+    return fake_factory()

