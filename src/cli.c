@@ -149,6 +149,36 @@ static void env_name_of(const struct opt_def *o, char *buf, size_t n)
 	buf[j] = '\0';
 }
 
+/* One option per entry: the flag in a 28-column gutter, the text wrapped
+ * at 79 columns so --help reads well in an 80-column terminal. */
+static void print_wrapped(const char *left, const char *text)
+{
+	enum { GUTTER = 31, WIDTH = 79 };
+	printf("  %-28s ", left);
+	size_t col = GUTTER;
+	if (strlen(left) > 28) {
+		printf("\n%*s", GUTTER, "");
+	}
+	const char *p = text;
+	while (*p) {
+		const char *sp = strchr(p, ' ');
+		size_t w = sp ? (size_t)(sp - p) : strlen(p);
+		if (col > GUTTER && col + 1 + w > WIDTH) {
+			printf("\n%*s", GUTTER, "");
+			col = GUTTER;
+		} else if (col > GUTTER) {
+			putchar(' ');
+			col++;
+		}
+		printf("%.*s", (int)w, p);
+		col += w;
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	putchar('\n');
+}
+
 static void print_help(void)
 {
 	printf("Usage: vaultexec [OPTIONS] [--] COMMAND [ARG...]\n\n"
@@ -163,7 +193,9 @@ static void print_help(void)
 		snprintf(left, sizeof(left), "--%s%s%s", o->name, sep, o->arg);
 		if (o->id == OPT_HELP || o->id == OPT_VERSION)
 			snprintf(left, sizeof(left), "-%c, --%s", (char)o->id, o->name);
-		printf("  %-28s %s%s\n", left, o->help, o->kind == K_REPEAT ? " (repeatable)" : "");
+		char text[400];
+		snprintf(text, sizeof(text), "%s%s", o->help, o->kind == K_REPEAT ? " (repeatable)" : "");
+		print_wrapped(left, text);
 	}
 	printf("\nEnvironment (a flag wins over its variable; repeatable options take a\n"
 	       "newline-separated list and add to the flags; booleans take Go's spellings):\n");

@@ -12,7 +12,7 @@ static bool name_is(const char *name, size_t n, const char *want)
 }
 
 bool env_withheld(const char *name, size_t n, const struct config *cfg,
-		  const char *const *method_scrub)
+                  const char *const *method_scrub)
 {
 	for (size_t i = 0; i < cfg->keep_env.n; i++)
 		if (name_is(name, n, cfg->keep_env.v[i]))
@@ -30,7 +30,7 @@ bool env_withheld(const char *name, size_t n, const struct config *cfg,
 }
 
 static const struct outvar *rendered(const struct outvar *vars, size_t nvars, const char *name,
-				     size_t n)
+                                     size_t n)
 {
 	for (size_t i = 0; i < nvars; i++)
 		if (name_is(name, n, vars[i].name))
@@ -39,7 +39,7 @@ static const struct outvar *rendered(const struct outvar *vars, size_t nvars, co
 }
 
 char **env_build(char **inherited, const struct config *cfg, const char *const *method_scrub,
-		 const struct outvar *vars, size_t nvars)
+                 const struct outvar *vars, size_t nvars)
 {
 	size_t ninh = 0;
 	while (inherited && inherited[ninh])
@@ -58,7 +58,7 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 		if (v) {
 			if (!v->from_env_ref && v->value)
 				log_warn("%s: the inherited value is replaced by the mapped one",
-					 v->name);
+				         v->name);
 			continue;
 		}
 		envp[k++] = xstrdup(e);

@@ -13,12 +13,12 @@
 /* Whether an inherited variable is withheld from the child.  name is not
  * NUL-terminated (n bytes); method_scrub is the login method's list. */
 bool env_withheld(const char *name, size_t n, const struct config *cfg,
-		  const char *const *method_scrub);
+                  const char *const *method_scrub);
 
 /* A NULL-terminated "NAME=VALUE" array.  Warns when a rendered variable
  * replaces an inherited one.  Free with env_free (wipes). */
 char **env_build(char **inherited, const struct config *cfg, const char *const *method_scrub,
-		 const struct outvar *vars, size_t nvars);
+                 const struct outvar *vars, size_t nvars);
 void env_free(char **envp);
 
 #endif

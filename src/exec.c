@@ -48,7 +48,7 @@ int exec_resolve(const char *argv0, const char *path_env, char **out)
 		size_t n = c ? (size_t)(c - p) : strlen(p);
 		/* An empty PATH entry means the current directory. */
 		_cleanup_free_ char *cand =
-			n ? xasprintf("%.*s/%s", (int)n, p, argv0) : xasprintf("./%s", argv0);
+		    n ? xasprintf("%.*s/%s", (int)n, p, argv0) : xasprintf("./%s", argv0);
 		int e = check_exec(cand);
 		if (e == 0) {
 			*out = steal_pointer(&cand);
@@ -100,8 +100,8 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	int e = errno;
 	if (e == ENOEXEC)
 		log_error("%s: not an executable format (a script without a #! line? there is no "
-			  "shell fallback)",
-			  path);
+		          "shell fallback)",
+		          path);
 	else
 		log_error("%s: cannot execute: %s", path, strerror(e));
 	return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;

@@ -41,7 +41,7 @@ int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mod
 	for (int tries = 0; tries < 16 && fd < 0; tries++) {
 		free(tmp);
 		tmp = xasprintf("%s/.%s.vaultexec-%08llx", dir, slash ? slash + 1 : dest,
-				(unsigned long long)(random_u64() & 0xffffffffULL));
+		                (unsigned long long)(random_u64() & 0xffffffffULL));
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0 && errno != EEXIST)
 			break;

@@ -178,8 +178,8 @@ static enum http_status classify(CURLcode rc, struct http_client *c)
 }
 
 enum http_status http_request(struct http_client *c, const char *method, const char *url,
-			      const char *const *headers, const char *body, uint64_t timeout_ms,
-			      struct http_response *resp, char *err, size_t errlen)
+                              const char *const *headers, const char *body, uint64_t timeout_ms,
+                              struct http_response *resp, char *err, size_t errlen)
 {
 	CURL *h = c->curl;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -239,7 +239,7 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	} else if (c->tls.ca_blob) {
 		struct curl_blob blob = {(void *)c->tls.ca_blob, c->tls.ca_blob_len,
-					 CURL_BLOB_NOCOPY};
+		                         CURL_BLOB_NOCOPY};
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
@@ -275,8 +275,8 @@ void http_escape_segment(struct strbuf *out, const char *seg, size_t n)
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)seg[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
 			sb_addc(out, (char)ch);
 		} else {
 			sb_addc(out, '%');

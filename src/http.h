@@ -12,8 +12,8 @@
 #define HTTP_MAX_BODY (1u << 20)
 
 struct http_tls {
-	const char *ca_file;  /* replaces the default roots */
-	const char *ca_blob;  /* PEM text (from a CA directory); replaces the default roots */
+	const char *ca_file; /* replaces the default roots */
+	const char *ca_blob; /* PEM text (from a CA directory); replaces the default roots */
 	size_t ca_blob_len;
 	const char *client_cert;
 	const char *client_key;
@@ -24,13 +24,13 @@ struct http_tls {
 struct http_client;
 
 enum http_status {
-	HTTP_OK = 0,        /* a response arrived (any status code) */
-	HTTP_E_CONNECT,     /* transport failure worth retrying */
-	HTTP_E_TIMEOUT,     /* no complete answer within the timeout */
-	HTTP_E_TLS_VERIFY,  /* certificate or host name rejected: not retried */
-	HTTP_E_TLS_CONFIG,  /* our own CA/cert/key could not be used */
-	HTTP_E_TOO_LARGE,   /* body over HTTP_MAX_BODY */
-	HTTP_E_OTHER,       /* anything else: not retried */
+	HTTP_OK = 0,       /* a response arrived (any status code) */
+	HTTP_E_CONNECT,    /* transport failure worth retrying */
+	HTTP_E_TIMEOUT,    /* no complete answer within the timeout */
+	HTTP_E_TLS_VERIFY, /* certificate or host name rejected: not retried */
+	HTTP_E_TLS_CONFIG, /* our own CA/cert/key could not be used */
+	HTTP_E_TOO_LARGE,  /* body over HTTP_MAX_BODY */
+	HTTP_E_OTHER,      /* anything else: not retried */
 };
 
 struct http_response {
@@ -48,8 +48,8 @@ void http_client_free(struct http_client *c);
  * are not logged).  body: NULL for none.  err gets a one-line reason for
  * anything but HTTP_OK.  The caller releases resp with http_response_clear. */
 enum http_status http_request(struct http_client *c, const char *method, const char *url,
-			      const char *const *headers, const char *body, uint64_t timeout_ms,
-			      struct http_response *resp, char *err, size_t errlen);
+                              const char *const *headers, const char *body, uint64_t timeout_ms,
+                              struct http_response *resp, char *err, size_t errlen);
 void http_response_clear(struct http_response *resp);
 
 /* Percent-encodes one path segment (keeps unreserved characters). */

@@ -7,8 +7,8 @@ enum tok_kind { TOK_STRING, TOK_NUMBER };
 
 struct tok {
 	enum tok_kind kind;
-	int has_nul;        /* strings: the literal held \u0000 */
-	size_t start, len;  /* numbers: the literal's span in the text */
+	int has_nul;       /* strings: the literal held \u0000 */
+	size_t start, len; /* numbers: the literal's span in the text */
 };
 
 struct jdoc {
@@ -19,7 +19,7 @@ struct jdoc {
 	struct numlit {
 		const cJSON *node;
 		char *text;
-	} *nums;
+	} * nums;
 	size_t nnums;
 	const cJSON **nul_values, **nul_keys;
 	size_t nnul_values, nnul_keys;
@@ -51,7 +51,8 @@ static void scan_tokens(const char *p, size_t len, struct scan *s)
 			i++;
 			while (i < len && p[i] != '"') {
 				if (p[i] == '\\' && i + 1 < len) {
-					if (p[i + 1] == 'u' && i + 5 < len && memcmp(p + i + 2, "0000", 4) == 0)
+					if (p[i + 1] == 'u' && i + 5 < len &&
+					    memcmp(p + i + 2, "0000", 4) == 0)
 						t.has_nul = 1;
 					i += 2;
 				} else {

@@ -70,8 +70,10 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		gmtime_r(&ts.tv_sec, &tm);
 		char when[32];
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		sb_addf(&sb, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"logger\":\"vaultexec\",\"msg\":\"",
-			when, ts.tv_nsec / 1000000, level_names[level]);
+		sb_addf(
+		    &sb,
+		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"logger\":\"vaultexec\",\"msg\":\"",
+		    when, ts.tv_nsec / 1000000, level_names[level]);
 		json_escape(&sb, msg);
 		sb_adds(&sb, "\"}\n");
 	} else {

@@ -11,11 +11,11 @@
 enum sec_state { S_PENDING, S_OK, S_MISSING, S_DELETED, S_DESTROYED };
 
 struct secret {
-	char *path;       /* as the user wrote it, slashes trimmed */
-	uint64_t version; /* 0 = current */
+	char *path;          /* as the user wrote it, slashes trimmed */
+	uint64_t version;    /* 0 = current */
 	struct secret *same; /* another entry that resolved to the same read */
-	char *api_path;   /* v1/... path, for messages and dedup */
-	int kv;           /* 1 or 2 */
+	char *api_path;      /* v1/... path, for messages and dedup */
+	int kv;              /* 1 or 2 */
 	enum sec_state state;
 	struct jdoc *doc;
 	const cJSON *data; /* the field map */
@@ -178,8 +178,8 @@ static int detect_mount(struct plan *p, struct vault *v, const char *path, struc
 	} else {
 		const char *m = vault_error_message(&rep);
 		log_error("%s: cannot detect the KV version (HTTP %ld%s%s): no permission on the "
-			  "mount or no such mount; give --kv-version 1 or 2",
-			  path, rep.code, m ? ": " : "", m ? m : "");
+		          "mount or no such mount; give --kv-version 1 or 2",
+		          path, rep.code, m ? ": " : "", m ? m : "");
 		vault_reply_clear(&rep);
 		return rep.code == 403 ? EXIT_NOPERM : EXIT_DATA;
 	}
@@ -208,7 +208,7 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 	s->api_path = plan_api_path(mi.mount, mi.kv, s->path);
 	if (s->version && s->kv == 1) {
 		log_error("%s#...#%llu: versions exist only in KV v2", s->path,
-			  (unsigned long long)s->version);
+		          (unsigned long long)s->version);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -237,7 +237,7 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 		snprintf(query, sizeof(query), "version=%llu", (unsigned long long)s->version);
 	struct vault_reply rep;
 	int r = vault_request(v, "GET", s->api_path, s->version ? query : NULL, NULL,
-			      VREQ_KV_UPGRADE, &rep);
+	                      VREQ_KV_UPGRADE, &rep);
 	if (r)
 		return r;
 	const char *m = vault_error_message(&rep);
@@ -253,7 +253,7 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 			read_v2_deleted(s, &rep);
 		} else if (!cJSON_IsObject(data)) {
 			log_error("%s: the answer has no data object%s", s->api_path,
-				  s->kv == 2 ? " (is this a KV v1 mount? try --kv-version 1)" : "");
+			          s->kv == 2 ? " (is this a KV v1 mount? try --kv-version 1)" : "");
 			r = EXIT_DATA;
 		} else {
 			s->state = S_OK;
@@ -320,24 +320,24 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 	switch (s->state) {
 	case S_DELETED:
 		snprintf(why, whylen, "%s: version %llu is deleted", s->api_path,
-			 (unsigned long long)s->version);
+		         (unsigned long long)s->version);
 		break;
 	case S_DESTROYED:
 		snprintf(why, whylen, "%s: version %llu is destroyed", s->api_path,
-			 (unsigned long long)s->version);
+		         (unsigned long long)s->version);
 		break;
 	default:
 		if (s->version)
-			snprintf(why, whylen, "%s: no such secret or version %llu",
-				 s->api_path, (unsigned long long)s->version);
+			snprintf(why, whylen, "%s: no such secret or version %llu", s->api_path,
+			         (unsigned long long)s->version);
 		else
 			snprintf(why, whylen, "%s: no such secret", s->api_path);
 	}
 	return 1;
 }
 
-int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len,
-		char *why, size_t whylen)
+int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
+                size_t whylen)
 {
 	struct secret *s = target(p, ref->path, ref->version);
 	if (!s) {
@@ -349,7 +349,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	const cJSON *node = json_get(s->data, ref->field);
 	if (!node || cJSON_IsNull(node)) {
 		snprintf(why, whylen, "%s: no field '%s'%s", s->api_path, ref->field,
-			 node ? " (it is null)" : "");
+		         node ? " (it is null)" : "");
 		return 1;
 	}
 	struct strbuf sb = STRBUF_INIT;
@@ -357,8 +357,8 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	if (jr == JVAL_HAS_NUL) {
 		sb_wipe(&sb);
 		log_error("%s: field '%s' holds a NUL byte, which no environment variable or "
-			  "file template can carry",
-			  s->api_path, ref->field);
+		          "file template can carry",
+		          s->api_path, ref->field);
 		return EXIT_DATA;
 	}
 	p->vals = xrealloc(p->vals, (p->nvals + 1) * sizeof(*p->vals));
@@ -370,8 +370,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	return 0;
 }
 
-int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why,
-			    size_t whylen)
+int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen)
 {
 	struct secret *s = target(p, NULL, 0);
 	if (!s)

@@ -30,14 +30,13 @@ int plan_fetch(struct plan *p, struct vault *v);
  * 1 when the secret or field is missing (why gets a message naming the
  * path and field, never a value), or EXIT_DATA after logging when the
  * value cannot be represented (a NUL byte). */
-int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len,
-		char *why, size_t whylen);
+int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
+                size_t whylen);
 
 /* Calls fn for every field of the default secret, in order.  Returns 1
  * with why set if the default secret is missing. */
 typedef int (*plan_field_fn)(void *ctx, const char *field);
-int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why,
-			    size_t whylen);
+int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen);
 
 /* "secret/data/a, secret/data/b" for the success line. */
 void plan_describe(const struct plan *p, struct strbuf *out);

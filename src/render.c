@@ -37,7 +37,7 @@ static int parse_envref(const char *entry, struct envref *out)
 		if (secref_parse(val + 6, strlen(val + 6), &out->refs[0], err, sizeof(err)) < 0 ||
 		    !out->refs[0].path) {
 			log_error("%s: bad vault: reference (%s; want vault:PATH#FIELD[#VERSION])",
-				  out->name, out->refs[0].field ? "no '#FIELD'" : err);
+			          out->name, out->refs[0].field ? "no '#FIELD'" : err);
 			secref_clear(&out->refs[0]);
 			return EXIT_USAGE;
 		}
@@ -49,15 +49,15 @@ static int parse_envref(const char *entry, struct envref *out)
 		const char *e = strchr(s, '}');
 		if (!e) {
 			log_error("%s: unterminated ${vault: reference at column %zu", out->name,
-				  (size_t)(p - val) + 1);
+			          (size_t)(p - val) + 1);
 			return EXIT_USAGE;
 		}
 		out->refs = xrealloc(out->refs, (out->nrefs + 1) * sizeof(*out->refs));
 		struct secref *r = &out->refs[out->nrefs];
 		if (secref_parse(s, (size_t)(e - s), r, err, sizeof(err)) < 0 || !r->path) {
 			log_error("%s: bad ${vault:PATH#FIELD} reference at column %zu%s%s",
-				  out->name, (size_t)(p - val) + 1, r->path ? ": " : "",
-				  r->path ? err : "");
+			          out->name, (size_t)(p - val) + 1, r->path ? ": " : "",
+			          r->path ? err : "");
 			secref_clear(r);
 			return EXIT_USAGE;
 		}
@@ -101,9 +101,10 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 			for (size_t k = 0; k < tmpl_ref_count(out[i]); k++) {
 				const struct secref *r = tmpl_ref(out[i], k);
 				if (!r->path && !cfg->default_path) {
-					log_error("%s: {{ %s }} reads the default secret, but neither "
-						  "--service nor --secret is given",
-						  specs[i].origin, r->field);
+					log_error(
+					    "%s: {{ %s }} reads the default secret, but neither "
+					    "--service nor --secret is given",
+					    specs[i].origin, r->field);
 					return EXIT_USAGE;
 				}
 				plan_add(p, r);
@@ -159,7 +160,7 @@ static bool var_set(const struct job *j, const char *name)
 static int missing(const struct job *j, const char *what, const char *why)
 {
 	if (j->cfg->allow_missing) {
-		log_warn("%s left unset: %s", what, why);
+		log_warn("%s: left unset: %s", what, why);
 		return 1;
 	}
 	log_error("%s: %s", what, why);
@@ -176,7 +177,8 @@ static int render_maps(struct job *j, struct plan *p)
 		int r = plan_lookup(p, &m->ref, &val, &len, why, sizeof(why));
 		if (r == 1) {
 			char what[300];
-			snprintf(what, sizeof(what), "--map %s: %s", m->ref.field, m->env);
+			snprintf(what, sizeof(what), "--map %s%s%s=%s", m->ref.path ? m->ref.path : "",
+				 m->ref.path ? "#" : "", m->ref.field, m->env);
 			r = missing(j, what, why);
 			if (r == 1) {
 				add_var(j, m->env, NULL, false);
@@ -223,14 +225,15 @@ static int map_all_field(void *vctx, const char *field)
 	_cleanup_free_ char *name = render_map_all_name(c->j->cfg->map_all_prefix, field);
 	if (!name) {
 		log_warn("--map-all: field '%s' gives no valid variable name; skipped (use --map)",
-			 field);
+		         field);
 		return 0;
 	}
 	for (size_t i = c->first; i < c->j->nvars; i++)
 		if (strcmp(c->j->vars[i].name, name) == 0) {
-			log_error("--map-all: two fields of %s both give variable %s; map them with "
-				  "--map",
-				  c->j->cfg->default_path, name);
+			log_error(
+			    "--map-all: two fields of %s both give variable %s; map them with "
+			    "--map",
+			    c->j->cfg->default_path, name);
 			return EXIT_DATA;
 		}
 	/* An explicit --map or --env of the same name wins. */

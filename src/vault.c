@@ -16,16 +16,16 @@
 /* Backoff between attempts: full jitter over an exponentially growing
  * window, so containers started together spread out instead of retrying
  * in step. */
-#define BACKOFF_BASE_MS 250
-#define BACKOFF_CAP_MS 5000
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_CAP_MS 3000
 
 struct vault {
 	struct http_client *http;
-	char *base;      /* scheme://host[:port][/prefix], no trailing slash */
+	char *base; /* scheme://host[:port][/prefix], no trailing slash */
 	bool https;
 	char *namespace_;
 	char *token;
-	uint64_t deadline;  /* monotonic ms; 0 = single attempt */
+	uint64_t deadline; /* monotonic ms; 0 = single attempt */
 	uint64_t request_timeout_ms;
 	char *ca_blob;
 	size_t ca_blob_len;
@@ -37,12 +37,12 @@ struct vault {
  * option is given, which is what makes TLS work from a scratch image that
  * only carries a bundle. */
 static const char *const ca_bundle_paths[] = {
-	"/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Alpine, distroless */
-	"/etc/pki/tls/certs/ca-bundle.crt",                  /* Fedora, RHEL */
-	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL 7+ */
-	"/etc/ssl/ca-bundle.pem",                            /* openSUSE */
-	"/etc/pki/tls/cacert.pem",                           /* OpenELEC */
-	"/etc/ssl/cert.pem",                                 /* Alpine, macOS */
+    "/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Alpine, distroless */
+    "/etc/pki/tls/certs/ca-bundle.crt",                  /* Fedora, RHEL */
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL 7+ */
+    "/etc/ssl/ca-bundle.pem",                            /* openSUSE */
+    "/etc/pki/tls/cacert.pem",                           /* OpenELEC */
+    "/etc/ssl/cert.pem",                                 /* Alpine, macOS */
 };
 
 /* VAULT_CAPATH semantics (go-rootcerts): every file under the directory,
@@ -134,7 +134,7 @@ static int parse_addr(struct vault *v, const char *addr, char **unix_socket)
 		plen--;
 	v->https = strcmp(scheme, "https") == 0;
 	v->base = xasprintf("%s://%s%s%s%.*s", scheme, host, port ? ":" : "", port ? port : "",
-			    (int)plen, path ? path : "");
+	                    (int)plen, path ? path : "");
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -170,7 +170,7 @@ int vault_open(struct vault **out, const struct config *cfg)
 	tls.server_name = cfg->tls_server_name;
 	if (cfg->tls_skip_verify)
 		log_warn("TLS certificate verification is off (--tls-skip-verify / "
-			 "VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
+		         "VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
 	if (cfg->ca_cert) {
 		if ((r = check_readable("--ca-cert", cfg->ca_cert))) {
 			vault_close(v);
@@ -207,7 +207,7 @@ int vault_open(struct vault **out, const struct config *cfg)
 			log_debug("using CA bundle %s", tls.ca_file);
 		else
 			log_warn("no CA bundle found in /etc/ssl/certs/ca-certificates.crt or the "
-				 "other usual places; give one with --ca-cert");
+			         "other usual places; give one with --ca-cert");
 		v->ca_used = tls.ca_file;
 #else
 		(void)ca_bundle_paths;
@@ -335,7 +335,7 @@ static const char *const upgrade_msg = "Upgrading from non-versioned to versione
 
 /* Resolves a Location header against url; refuses https to http. */
 static int redirect_target(const struct vault *v, const char *url, const char *loc, char **out,
-			   char *err, size_t errlen)
+                           char *err, size_t errlen)
 {
 	CURLU *u = curl_url();
 	char *nu = NULL, *scheme = NULL;
@@ -345,8 +345,8 @@ static int redirect_target(const struct vault *v, const char *url, const char *l
 	    curl_url_get(u, CURLUPART_URL, &nu, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
 		if (strncmp(url, "https://", 8) == 0 && strcmp(scheme, "https") != 0) {
-			snprintf(err, errlen, "redirect from https to %s refused (protocol downgrade)",
-				 scheme);
+			snprintf(err, errlen,
+			         "redirect from https to %s refused (protocol downgrade)", scheme);
 		} else {
 			*out = xstrdup(nu);
 			r = 0;
@@ -374,10 +374,10 @@ static const char *status_word(enum http_status st)
 }
 
 int vault_request(struct vault *v, const char *method, const char *api_path, const char *query,
-		  const char *body, int flags, struct vault_reply *reply)
+                  const char *body, int flags, struct vault_reply *reply)
 {
-	_cleanup_free_ char *url = xasprintf("%s/v1/%s%s%s", v->base, api_path,
-					     query ? "?" : "", query ? query : "");
+	_cleanup_free_ char *url =
+	    xasprintf("%s/v1/%s%s%s", v->base, api_path, query ? "?" : "", query ? query : "");
 	_cleanup_secret_ char *tokhdr = NULL;
 	_cleanup_free_ char *nshdr = NULL;
 	const char *headers[5];
@@ -400,22 +400,23 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	const char *display = api_path;
 	for (unsigned attempt = 0;; attempt++) {
 		enum http_status st = http_request(v->http, method, url, headers, body,
-						   request_budget(v), &resp, err, sizeof(err));
+		                                   request_budget(v), &resp, err, sizeof(err));
 		long retry_after = -1;
 		if (st == HTTP_OK) {
 			long code = resp.code;
 			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
 			    resp.location) {
 				if (redirected) {
-					log_error("%s: redirected again to %s; following at most one "
-						  "redirect",
-						  display, resp.location);
+					log_error(
+					    "%s: redirected again to %s; following at most one "
+					    "redirect",
+					    display, resp.location);
 					http_response_clear(&resp);
 					return EXIT_UNAVAILABLE;
 				}
 				char *next = NULL;
-				if (redirect_target(v, url, resp.location, &next, err, sizeof(err)) <
-				    0) {
+				if (redirect_target(v, url, resp.location, &next, err,
+				                    sizeof(err)) < 0) {
 					log_error("%s: %s", display, err);
 					http_response_clear(&resp);
 					return EXIT_UNAVAILABLE;
@@ -453,8 +454,8 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 			continue;
 		}
 		if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
-			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY), err,
-				  v->ca_used ? v->ca_used : "none");
+			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY),
+			          err, v->ca_used ? v->ca_used : "none");
 			http_response_clear(&resp);
 			return EXIT_CONFIG;
 		}
@@ -466,7 +467,7 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 		log_debug("%s: %s", display, err);
 		if (!backoff(v, attempt, -1)) {
 			log_error("%s: %s: %s; gave up at the --wait deadline", v->base,
-				  status_word(st), err);
+			          status_word(st), err);
 			http_response_clear(&resp);
 			return EXIT_UNAVAILABLE;
 		}
@@ -486,8 +487,13 @@ enum health_state {
 };
 
 static const char *const health_words[] = {
-	"", "unreachable", "not initialized", "sealed", "not usable (DR secondary or removed node)",
-	"answering with server errors", "ready",
+    "",
+    "unreachable",
+    "not initialized",
+    "sealed",
+    "not usable (DR secondary or removed node)",
+    "answering with server errors",
+    "ready",
 };
 
 /* Health codes, see vault-api.md section 1: 200, 429 and 473 can serve;
@@ -516,7 +522,7 @@ int vault_wait_ready(struct vault *v)
 {
 	static const char *const hdrs[] = {"X-Vault-Request: true", NULL};
 	_cleanup_free_ char *url =
-		xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
+	    xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
 	char err[CURL_ERROR_SIZE + 64] = "";
 	enum health_state last = H_NONE;
@@ -524,7 +530,7 @@ int vault_wait_ready(struct vault *v)
 	bool redirected = false;
 	for (unsigned attempt = 0;; attempt++) {
 		enum http_status st = http_request(v->http, "GET", url, hdrs, NULL,
-						   request_budget(v), &resp, err, sizeof(err));
+		                                   request_budget(v), &resp, err, sizeof(err));
 		enum health_state hs;
 		long retry_after = -1;
 		if (st == HTTP_OK) {
@@ -532,8 +538,8 @@ int vault_wait_ready(struct vault *v)
 			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
 			    resp.location && !redirected) {
 				char *next = NULL;
-				if (redirect_target(v, url, resp.location, &next, err, sizeof(err)) <
-				    0) {
+				if (redirect_target(v, url, resp.location, &next, err,
+				                    sizeof(err)) < 0) {
 					log_error("%s: sys/health: %s", v->base, err);
 					http_response_clear(&resp);
 					return EXIT_UNAVAILABLE;
@@ -547,7 +553,7 @@ int vault_wait_ready(struct vault *v)
 			hs = health_of(code);
 			if (hs == H_NONE) {
 				log_error("%s: sys/health answered HTTP %ld; not retried", v->base,
-					  code);
+				          code);
 				http_response_clear(&resp);
 				return code == 403 ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 			}
@@ -555,7 +561,7 @@ int vault_wait_ready(struct vault *v)
 			retry_after = resp.retry_after_s;
 		} else if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
 			log_error("%s: TLS verification failed: %s (CA: %s)", v->base, err,
-				  v->ca_used ? v->ca_used : "none");
+			          v->ca_used ? v->ca_used : "none");
 			http_response_clear(&resp);
 			return EXIT_CONFIG;
 		} else if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
@@ -570,7 +576,7 @@ int vault_wait_ready(struct vault *v)
 				log_debug("%s is ready", v->base);
 			else if (hs == H_READY)
 				log_info("%s is ready after %.1fs", v->base,
-					 (double)(now_ms() - started) / 1000.0);
+				         (double)(now_ms() - started) / 1000.0);
 			else
 				log_info("%s is %s (%s); waiting", v->base, health_words[hs], err);
 			last = hs;
@@ -579,7 +585,7 @@ int vault_wait_ready(struct vault *v)
 			break;
 		if (!backoff(v, attempt, retry_after)) {
 			log_error("%s is still %s (%s) at the --wait deadline", v->base,
-				  health_words[hs], err);
+			          health_words[hs], err);
 			http_response_clear(&resp);
 			return EXIT_UNAVAILABLE;
 		}

@@ -43,7 +43,7 @@ enum vault_req_flags {
  * one redirect.  Returns 0 with the final answer in *reply (any status),
  * or an exit code after logging (69 deadline, 78 TLS, ...). */
 int vault_request(struct vault *v, const char *method, const char *api_path, const char *query,
-		  const char *body, int flags, struct vault_reply *reply);
+                  const char *body, int flags, struct vault_reply *reply);
 
 /* The first message of an {"errors":[...]} body, or NULL. */
 const char *vault_error_message(const struct vault_reply *r);

@@ -222,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         resp = fake._record_and_pick(req)
+        if callable(resp):
+            resp = resp(req)
         if resp.delay:
             if fake._stop.wait(resp.delay):
                 self._hangup()
@@ -365,6 +367,7 @@ class FakeVault:
         self.bytes_sent = 0
         # mount -> KV version ("1", "2" or None) for sys/internal/ui/mounts
         self.mounts = {"secret": "2"}
+        self.started = time.monotonic()
         self.unix_path = unix_path
         if unix_path is not None:
             self._server = _UnixServer(unix_path, _Handler)
@@ -392,12 +395,14 @@ class FakeVault:
         return f"{self.scheme}://127.0.0.1:{self.port}{self.prefix}{path}"
 
     # --- scripting --------------------------------------------------------
-    def script(self, path, *responses: R):
+    def script(self, path, *responses):
         """Queue RESPONSES for PATH (optionally 'path?query' for an exact
-        query match).  Each is served .times times; the last one sticks."""
+        query match).  Each is served .times times; the last one sticks.
+        A response may also be a callable taking the Req and returning an R
+        (for time-based behaviour)."""
         items = []
         for r in responses:
-            items.extend([r] * max(1, r.times))
+            items.extend([r] * (1 if callable(r) else max(1, r.times)))
         with self._lock:
             self._scripts[path] = items
 
@@ -453,7 +458,7 @@ class FakeVault:
         with self._lock:
             self.bytes_sent += n
 
-    def _record_and_pick(self, req: Req) -> R:
+    def _record_and_pick(self, req: Req):
         with self._lock:
             self.requests.append(req)
             path = req.path
@@ -489,3 +494,18 @@ class FakeVault:
                 ),
             )
         return R(404, error_body())
+
+
+def until(seconds, before: R, after: R, clock=None):
+    """A scripted response that answers BEFORE for SECONDS after the first
+    request that reaches it, then AFTER."""
+    state = {"t0": None}
+    lock = threading.Lock()
+
+    def pick(req):
+        with lock:
+            if state["t0"] is None:
+                state["t0"] = req.time
+            return before if req.time - state["t0"] < seconds else after
+
+    return pick

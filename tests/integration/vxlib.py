@@ -248,6 +248,7 @@ class Runner:
         umask: int | None = None,
         cwd=None,
         base_env: bool = True,
+        outfile: Path | None = None,
     ) -> Result:
         """Run `vaultexec OPTS -- CMD`.  CMD defaults to child.py with a fresh
         OUTFILE and CHILD_ARGS.  ENV is merged over a minimal base environment
@@ -256,9 +257,8 @@ class Runner:
             f"vaultexec binary not found at {self.bin} (build it with `meson setup build && ninja -C build`"
             " or set VAULTEXEC_BIN)"
         )
-        outfile = None
         if cmd is None:
-            cmd, outfile = self.child_cmd(*child_args)
+            cmd, outfile = self.child_cmd(*child_args, outfile=outfile)
         full_env = self.base_env() if base_env else {}
         for k, v in (env or {}).items():
             if v is None:
@@ -310,6 +310,11 @@ class Runner:
 # ---------------------------------------------------------------------------
 # networking helpers
 # ---------------------------------------------------------------------------
+
+
+def conn(server, wait="10s", *more):
+    """The usual connection options for SERVER (a Bao or a FakeVault)."""
+    return ["--addr", server.addr, "--wait", wait, *more]
 
 
 def free_port(pair: bool = False) -> int:

@@ -1,0 +1,332 @@
+"""Command line: --help/--version, usage errors (64), option values, argv
+passthrough, exec semantics and exec failures (126/127), exit codes."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+
+import pytest
+
+import vxlib
+from vxlib import conn
+
+EXIT_CODES = [64, 65, 69, 70, 74, 77, 78, 126, 127]
+
+OPTIONS = [
+    "addr", "namespace", "ca-cert", "ca-path", "client-cert", "client-key", "tls-server-name",
+    "tls-skip-verify", "wait", "request-timeout", "token-file", "service", "secret", "kv-mount",
+    "kv-version", "map", "map-all", "env", "file", "file-mode", "no-env-refs", "allow-missing",
+    "keep-env", "check", "log-level", "log-format",
+]
+
+
+@pytest.fixture
+def app(bao, vx):
+    """A KV v2 secret with hostile username/password; returns (name, data)."""
+    name = vx.name("cli")
+    data = {"username": vx.secret("u"), "password": vx.secret("p")}
+    bao.put_kv2(name, data)
+    return name, data
+
+
+def tok(bao):
+    return {"VAULT_TOKEN": bao.token}
+
+
+# ---------------------------------------------------------------------------
+# --help / --version
+# ---------------------------------------------------------------------------
+
+
+def test_version(vx):
+    r = vx.run(["--version"], cmd=[], sep=False)
+    assert r.rc == 0, r.describe()
+    assert vxlib.project_version() in r.stdout, r.describe()
+
+
+def test_help_lists_env_names_and_exit_codes(vx):
+    r = vx.run(["--help"], cmd=[], sep=False)
+    assert r.rc == 0, r.describe()
+    missing = [o for o in OPTIONS if f"--{o}" not in r.stdout]
+    assert not missing, f"--help does not mention {missing}\n{r.stdout}"
+    envs = ["VAULTEXEC_" + o.upper().replace("-", "_") for o in OPTIONS]
+    missing = [e for e in envs if e not in r.stdout]
+    assert not missing, f"--help does not list {missing}\n{r.stdout}"
+    missing = [c for c in EXIT_CODES if not re.search(rf"(?<![0-9]){c}(?![0-9])", r.stdout)]
+    assert not missing, f"--help does not list exit codes {missing}\n{r.stdout}"
+
+
+def test_help_after_command_is_the_childs(bao, vx, app):
+    """--help after the command belongs to the child."""
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), "--help", env=tok(bao))
+    r.ok()
+    assert r.args == ["--help"]
+
+
+# ---------------------------------------------------------------------------
+# usage errors: 64, child never started
+# ---------------------------------------------------------------------------
+
+BAD_OPTS = [
+    ["--no-such-option"],
+    ["--wait", "5x"],
+    ["--wait", "-1s"],
+    ["--wait", ""],
+    ["--wait", "1.5.2s"],
+    ["--wait", "s"],
+    ["--request-timeout", "abc"],
+    ["--request-timeout", "10 s"],
+    ["--kv-version", "3"],
+    ["--kv-version", "v2"],
+    ["--log-level", "verbose"],
+    ["--log-format", "xml"],
+    ["--tls-skip-verify=yes"],
+    ["--tls-skip-verify=2"],
+    ["--tls-skip-verify=on"],
+    ["--tls-skip-verify="],
+    ["--file-mode", "999"],
+    ["--file-mode", "rw-r--r--"],
+    ["--map", "noequals"],
+    ["--map", "=ENV"],
+    ["--env", "{{ password }}"],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_OPTS, ids=lambda b: " ".join(b) or "empty")
+def test_usage_errors_exit_64(bao, vx, app, bad):
+    name, _ = app
+    # Everything else is valid, so accepting BAD would make the run succeed.
+    r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P", *bad), env=tok(bao))
+    r.failed(64)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"VAULT_SKIP_VERIFY": "yes"},
+        {"VAULT_SKIP_VERIFY": "enabled"},
+        {"VAULTEXEC_WAIT": "forever"},
+        {"VAULT_CLIENT_TIMEOUT": "xyz"},
+        {"VAULTEXEC_KV_VERSION": "7"},
+        {"VAULTEXEC_LOG_LEVEL": "loud"},
+    ],
+    ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()),
+)
+def test_bad_environment_values_exit_64(bao, vx, app, env):
+    name, _ = app
+    r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), env={**tok(bao), **env})
+    r.failed(64)
+
+
+def test_missing_command_exit_64(bao, vx, app):
+    name, _ = app
+    r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), cmd=[], sep=False, env=tok(bao))
+    assert r.rc == 64, r.describe()
+    r2 = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), cmd=[], sep=True, env=tok(bao))
+    assert r2.rc == 64, r2.describe()
+
+
+@pytest.mark.parametrize(
+    "tmpl",
+    [
+        "X={{ password",
+        "X=abc {{ password | }} def",
+        "X={{ }}",
+        "X={{ password | nosuchfilter }}",
+        "X={{ password | default }}",
+        "X={{ password | default \"unterminated }}",
+    ],
+)
+def test_template_syntax_error_exit_64_with_column(bao, vx, app, tmpl):
+    name, _ = app
+    r = vx.run(conn(bao, "5s", "--service", name, "--env", tmpl), env=tok(bao))
+    r.failed(64)
+    if "nosuchfilter" not in tmpl:
+        assert re.search(r"column \d+", r.stderr), f"no 'column N' in the message\n{r.describe()}"
+
+
+def test_template_syntax_error_in_file_exit_64(bao, vx, app, tmp_path):
+    name, _ = app
+    dest = tmp_path / "out.txt"
+    r = vx.run(conn(bao, "5s", "--service", name, "--file", f"{dest}=a {{{{ password"), env=tok(bao))
+    r.failed(64)
+    assert re.search(r"column \d+", r.stderr), r.describe()
+    assert not dest.exists()
+
+
+# ---------------------------------------------------------------------------
+# option values that must be accepted
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", ["500ms", "30s", "2m", "1h", "5", "0"])
+def test_wait_durations_accepted(bao, vx, app, d):
+    name, data = app
+    r = vx.run(["--addr", bao.addr, "--wait", d, "--service", name, "--map", "password=P"], env=tok(bao))
+    r.ok()
+    assert r.env["P"] == data["password"]
+
+
+@pytest.mark.parametrize("d", ["500ms", "30s", "2m", "1h", "5"])
+def test_request_timeout_durations_accepted(bao, vx, app, d):
+    name, data = app
+    r = vx.run(conn(bao, "10s", "--request-timeout", d, "--service", name, "--map", "password=P"), env=tok(bao))
+    r.ok()
+    assert r.env["P"] == data["password"]
+
+
+GO_TRUE = ["1", "t", "T", "TRUE", "true", "True"]
+GO_FALSE = ["0", "f", "F", "FALSE", "false", "False"]
+
+
+@pytest.mark.parametrize("v", GO_TRUE + GO_FALSE)
+def test_tls_skip_verify_go_bool_spellings(bao, vx, app, v):
+    """Every Go ParseBool spelling is accepted; the warning appears exactly
+    when verification is off (plain HTTP here, so the run succeeds)."""
+    name, _ = app
+    r = vx.run(conn(bao, "10s", f"--tls-skip-verify={v}", "--service", name, "--map", "password=P"), env=tok(bao))
+    r.ok()
+    warned = [l for l in r.stderr_lines() if "skip" in l.lower()]
+    if v in GO_TRUE:
+        assert warned, f"no warning mentioning 'skip' although verification is off\n{r.describe()}"
+    else:
+        assert not warned, r.describe()
+
+
+@pytest.mark.parametrize("v", ["1", "true", "0", "False"])
+def test_vault_skip_verify_env_spellings(bao, vx, app, v):
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), env={**tok(bao), "VAULT_SKIP_VERIFY": v})
+    r.ok()
+    warned = [l for l in r.stderr_lines() if "skip" in l.lower()]
+    assert bool(warned) == (v in GO_TRUE), r.describe()
+
+
+def test_bare_tls_skip_verify_flag_warns(bao, vx, app):
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--tls-skip-verify", "--service", name, "--map", "password=P"), env=tok(bao))
+    r.ok()
+    assert any("skip" in l.lower() for l in r.stderr_lines()), r.describe()
+
+
+# ---------------------------------------------------------------------------
+# argv passthrough and exec
+# ---------------------------------------------------------------------------
+
+CHILD_ARGS = ["--map", "x=y", "--help", "-x", "--", "", "spaced arg", "é😀", "--version", "-", "--addr=evil"]
+
+
+@pytest.mark.parametrize("sep", [True, False], ids=["with--", "without--"])
+def test_argv_passthrough(bao, vx, app, sep):
+    name, data = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), *CHILD_ARGS, env=tok(bao), sep=sep)
+    r.ok()
+    assert r.args == CHILD_ARGS
+    assert r.env["P"] == data["password"]
+
+
+def test_real_exec_same_pid(bao, vx, app):
+    """vaultexec execs the child: same pid, no fork left behind."""
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), env=tok(bao))
+    r.ok()
+    assert r.child["pid"] == r.pid, "the child must replace vaultexec (execve), not be forked"
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 42, 64, 77, 127, 255])
+def test_child_exit_code_passed_through(bao, vx, app, code):
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), env={**tok(bao), "CHILD_EXIT": str(code)})
+    r.ok(rc=code)
+
+
+def test_exec_non_executable_file_126(bao, vx, app, tmp_path):
+    name, _ = app
+    f = tmp_path / "not-executable.sh"
+    f.write_text("#!/bin/sh\nexit 0\n")
+    f.chmod(0o644)
+    out = vx.outfile()
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), cmd=[str(f), str(out)], outfile=out, env=tok(bao))
+    r.failed(126)
+
+
+def test_exec_directory_126(bao, vx, app, tmp_path):
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), cmd=[str(tmp_path)], env=tok(bao))
+    r.failed(126)
+
+
+@pytest.mark.parametrize("cmd", ["/nonexistent-dir/vx-cmd", "vx-no-such-command-7f3a"])
+def test_exec_missing_command_127(bao, vx, app, cmd):
+    name, _ = app
+    r = vx.run(conn(bao, "10s", "--service", name, "--map", "password=P"), cmd=[cmd], env=tok(bao))
+    r.failed(127)
+
+
+def test_exec_resolves_bare_name_through_path(bao, vx, app, tmp_path):
+    name, data = app
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    probe = bindir / "vx-probe-child"
+    probe.write_text(f"#!{sys.executable}\n" + open(vxlib.CHILD).read())
+    probe.chmod(0o755)
+    out = vx.outfile()
+    env = {**tok(bao), "PATH": f"{bindir}:{os.environ['PATH']}"}
+    r = vx.run(
+        conn(bao, "10s", "--service", name, "--map", "password=P"),
+        cmd=["vx-probe-child", str(out), "a1"],
+        outfile=out,
+        env=env,
+    )
+    r.ok()
+    assert r.args == ["a1"] and r.env["P"] == data["password"]
+
+
+def test_exec_relative_path_with_slash(bao, vx, app, tmp_path):
+    """A command containing a slash is not searched in PATH (execvp)."""
+    name, _ = app
+    d = tmp_path / "rel"
+    d.mkdir()
+    probe = d / "probe"
+    probe.write_text(f"#!{sys.executable}\n" + open(vxlib.CHILD).read())
+    probe.chmod(0o755)
+    out = vx.outfile()
+    r = vx.run(
+        conn(bao, "10s", "--service", name, "--map", "password=P"),
+        cmd=["./probe", str(out)],
+        outfile=out,
+        cwd=d,
+        env={**tok(bao), "PATH": "/usr/bin:/bin"},
+    )
+    r.ok()
+    # ... and a bare name is not looked up in the current directory when PATH lacks it
+    out2 = vx.outfile()
+    r2 = vx.run(
+        conn(bao, "10s", "--service", name, "--map", "password=P"),
+        cmd=["probe", str(out2)],
+        outfile=out2,
+        cwd=d,
+        env={**tok(bao), "PATH": "/usr/bin:/bin"},
+    )
+    r2.failed(127)
+
+
+# ---------------------------------------------------------------------------
+# tokens
+# ---------------------------------------------------------------------------
+
+
+def test_no_token_fails(bao, vx, app):
+    name, _ = app
+    r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), env={"VAULT_TOKEN": None})
+    r.failed()
+
+
+def test_bogus_token_is_permission_denied_77(bao, vx, app):
+    name, _ = app
+    t = vx.token()
+    r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), env={"VAULT_TOKEN": t})
+    r.failed(77)
