@@ -5,7 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
+#include "files.h"
 #include "log.h"
+
+#define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 int auth_read_secret_file(const char *what, const char *path, char **out)
 {
@@ -16,31 +26,100 @@ int auth_read_secret_file(const char *what, const char *path, char **out)
 			  errno == EFBIG ? "file too large" : strerror(errno));
 		return EXIT_CONFIG;
 	}
-	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		text[--len] = '\0';
-	for (size_t i = 0; i < len; i++)
+	/* As the Vault agent (strings.TrimSpace): editors and `echo` add a
+	 * newline, Kubernetes secrets sometimes a CRLF. */
+	size_t full = len, start = 0;
+	while (len && is_space(text[len - 1]))
+		len--;
+	while (start < len && is_space(text[start]))
+		start++;
+	for (size_t i = start; i < len; i++)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
-			log_error("%s %s: control character at byte %zu (only a trailing newline is "
-				  "allowed)",
+			log_error("%s %s: control character at byte %zu (only surrounding "
+				  "whitespace is allowed)",
 				  what, path, i + 1);
-			secure_free(text, len);
+			secure_free(text, full);
 			return EXIT_CONFIG;
 		}
-	if (len == 0) {
+	if (start == len) {
 		log_error("%s %s: file is empty", what, path);
-		secure_free(text, len);
+		secure_free(text, full);
 		return EXIT_CONFIG;
 	}
+	memmove(text, text + start, len - start);
+	mbedtls_platform_zeroize(text + (len - start), full - (len - start));
 	*out = text;
 	return 0;
 }
 
-static int token_prepare(const struct config *cfg, char **credential)
+/* ---- messages ---------------------------------------------------------- */
+
+/* Vault's error text on one line: multierror bodies carry newlines and
+ * tabs ("1 error occurred:\n\t* permission denied\n\n"). */
+static void one_line(const char *msg, char *buf, size_t n)
+{
+	size_t j = 0;
+	bool space = false;
+	for (const char *p = msg ? msg : ""; *p && j + 1 < n; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ') {
+			space = j > 0;
+			continue;
+		}
+		if (space && j + 2 < n)
+			buf[j++] = ' ';
+		space = false;
+		buf[j++] = *p;
+	}
+	buf[j] = '\0';
+}
+
+/* The reason to log for a refused request: Vault's first error, unless
+ * it quotes one of the secret strings of body (a JWT parser may echo its
+ * input), then only the status. */
+static void refusal_reason(const struct vault_reply *rep, const cJSON *body, char *buf, size_t n)
+{
+	char msg[400];
+	one_line(vault_error_message(rep), msg, sizeof(msg));
+	const cJSON *it;
+	cJSON_ArrayForEach(it, body)
+	{
+		if (!cJSON_IsString(it) || strcmp(it->string, "role") == 0 ||
+		    strcmp(it->string, "name") == 0 || strlen(it->valuestring) < 8)
+			continue;
+		if (strstr(vault_error_message(rep) ? vault_error_message(rep) : "",
+			   it->valuestring)) {
+			snprintf(msg, sizeof(msg), "(Vault's message quotes the credential; not shown)");
+			break;
+		}
+	}
+	snprintf(buf, n, "HTTP %ld%s%s", rep->code, *msg ? ": " : "", msg);
+}
+
+static void wipe_json(cJSON *obj)
+{
+	cJSON *it;
+	cJSON_ArrayForEach(it, obj)
+	{
+		if (cJSON_IsString(it) && it->valuestring)
+			mbedtls_platform_zeroize(it->valuestring, strlen(it->valuestring));
+	}
+}
+
+static void add_string(cJSON *obj, const char *key, const char *val)
+{
+	if (!cJSON_AddStringToObject(obj, key, val))
+		die(EXIT_SOFTWARE, "out of memory");
+}
+
+/* ---- token ------------------------------------------------------------- */
+
+static int token_prepare(const struct config *cfg, struct auth_state *st)
 {
 	if (cfg->token_file)
-		return auth_read_secret_file("--token-file", cfg->token_file, credential);
+		return auth_read_secret_file("--token-file", cfg->token_file, &st->cred[0]);
 	if (!cfg->token) {
-		log_error("no token: set VAULT_TOKEN (or BAO_TOKEN), or give --token-file");
+		log_error("no token: set VAULT_TOKEN (or BAO_TOKEN), give --token-file, or log in "
+			  "with --auth approle|kubernetes|jwt|cert");
 		return EXIT_CONFIG;
 	}
 	for (const char *p = cfg->token; *p; p++)
@@ -48,23 +127,248 @@ static int token_prepare(const struct config *cfg, char **credential)
 			log_error("VAULT_TOKEN: control character in the token");
 			return EXIT_CONFIG;
 		}
-	*credential = xstrdup(cfg->token);
-	return 0;
-}
-
-static int token_login(struct vault *v, const struct config *cfg, const char *credential,
-		       char **token)
-{
-	(void)v;
-	(void)cfg;
-	*token = xstrdup(credential);
+	st->cred[0] = xstrdup(cfg->token);
 	return 0;
 }
 
 static const char *const token_scrub[] = {"VAULT_TOKEN", "BAO_TOKEN", NULL};
 
+/* ---- approle ----------------------------------------------------------- */
+
+/* cred[0] role ID, cred[1] secret ID or, with --secret-id-wrapped, the
+ * response-wrapping token that holds it. */
+static int approle_prepare(const struct config *cfg, struct auth_state *st)
+{
+	if (cfg->role_id && cfg->role_id_file) {
+		log_error("--role-id and --role-id-file: give one of them");
+		return EXIT_USAGE;
+	}
+	if (cfg->secret_id && cfg->secret_id_file) {
+		log_error("--secret-id and --secret-id-file: give one of them");
+		return EXIT_USAGE;
+	}
+	if (!cfg->role_id && !cfg->role_id_file) {
+		log_error("--auth approle needs --role-id-file or --role-id");
+		return EXIT_USAGE;
+	}
+	if (cfg->secret_id_wrapped && !cfg->secret_id && !cfg->secret_id_file) {
+		log_error("--secret-id-wrapped needs --secret-id-file holding the wrapping token");
+		return EXIT_USAGE;
+	}
+	if (cfg->role_id_file) {
+		int r = auth_read_secret_file("--role-id-file", cfg->role_id_file, &st->cred[0]);
+		if (r)
+			return r;
+	} else {
+		st->cred[0] = xstrdup(cfg->role_id);
+	}
+	if (cfg->secret_id_file)
+		return auth_read_secret_file("--secret-id-file", cfg->secret_id_file, &st->cred[1]);
+	if (cfg->secret_id) {
+		for (const char *p = cfg->secret_id; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				log_error("--secret-id: control character in the value");
+				return EXIT_CONFIG;
+			}
+		st->cred[1] = xstrdup(cfg->secret_id);
+	}
+	/* No secret ID at all suits a role with bind_secret_id=false. */
+	return 0;
+}
+
+/* Whether a wrapping token's creation path is the secret-id endpoint of
+ * our mount: of --role if given, else of any role (the role ID already
+ * pins the role: a secret ID of another role does not log in with it). */
+static bool creation_path_ok(const char *path, const char *mount, const char *role)
+{
+	size_t ml = strlen(mount);
+	if (strncmp(path, "auth/", 5) != 0 || strncmp(path + 5, mount, ml) != 0 ||
+	    strncmp(path + 5 + ml, "/role/", 6) != 0)
+		return false;
+	const char *name = path + 5 + ml + 6;
+	const char *end = strchr(name, '/');
+	if (!end || end == name || strcmp(end, "/secret-id") != 0)
+		return false;
+	return !role || (strlen(role) == (size_t)(end - name) && memcmp(name, role, strlen(role)) == 0);
+}
+
+static int wrapping_refused(const char *what, const char *step, const struct vault_reply *rep)
+{
+	char msg[400];
+	one_line(vault_error_message(rep), msg, sizeof(msg));
+	if (rep->code == 400)
+		log_error("%s: the response-wrapping token is not valid (%s: HTTP 400%s%s): it was "
+			  "already unwrapped, has expired, or never existed.  If nothing else "
+			  "should have unwrapped it, it may have been intercepted: treat the secret "
+			  "ID as compromised and revoke it",
+			  what, step, *msg ? ": " : "", msg);
+	else
+		log_error("%s: %s failed: HTTP %ld%s%s", what, step, rep->code, *msg ? ": " : "",
+			  msg);
+	return EXIT_NOPERM;
+}
+
+/* Looks the wrapping token up (without using it), checks where it was
+ * made, then unwraps it, as the Vault agent does.  The unwrap sends the
+ * wrapping token as X-Vault-Token and no body: sending it in both burns it. */
+static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth_state *st)
+{
+	_cleanup_free_ char *what = cfg->secret_id_file
+					    ? xasprintf("--secret-id-file %s", cfg->secret_id_file)
+					    : xstrdup("--secret-id");
+	cJSON *req = cJSON_CreateObject();
+	if (!req)
+		die(EXIT_SOFTWARE, "out of memory");
+	add_string(req, "token", st->cred[1]);
+	char *body = cJSON_PrintUnformatted(req);
+	wipe_json(req);
+	cJSON_Delete(req);
+	if (!body)
+		die(EXIT_SOFTWARE, "out of memory");
+	struct vault_reply rep;
+	int r = vault_request(v, "POST", "sys/wrapping/lookup", NULL, body, VREQ_NO_TOKEN, &rep);
+	secure_free_str(body);
+	if (r)
+		return r;
+	if (rep.code != 200) {
+		r = wrapping_refused(what, "sys/wrapping/lookup", &rep);
+		vault_reply_clear(&rep);
+		return r;
+	}
+	const char *cpath =
+		json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "creation_path");
+	if (!cpath || !creation_path_ok(cpath, st->mount, cfg->role)) {
+		if (cfg->role)
+			log_error("%s: the wrapping token was made by %s, not by "
+				  "auth/%s/role/%s/secret-id: refusing to unwrap it (it may be a "
+				  "substitute)",
+				  what, cpath ? cpath : "(no creation_path)", st->mount, cfg->role);
+		else
+			log_error("%s: the wrapping token was made by %s, not by "
+				  "auth/%s/role/<role>/secret-id: refusing to unwrap it (it may be a "
+				  "substitute)",
+				  what, cpath ? cpath : "(no creation_path)", st->mount);
+		vault_reply_clear(&rep);
+		return EXIT_NOPERM;
+	}
+	log_debug("%s: wrapping token made by %s; unwrapping", what, cpath);
+	vault_reply_clear(&rep);
+
+	vault_set_token(v, st->cred[1]);
+	r = vault_request(v, "POST", "sys/wrapping/unwrap", NULL, NULL, 0, &rep);
+	vault_set_token(v, NULL);
+	if (r)
+		return r;
+	if (rep.code != 200) {
+		r = wrapping_refused(what, "sys/wrapping/unwrap", &rep);
+		vault_reply_clear(&rep);
+		return r;
+	}
+	const char *sid =
+		json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "secret_id");
+	if (!sid || !*sid) {
+		log_error("%s: the unwrapped response holds no data.secret_id", what);
+		vault_reply_clear(&rep);
+		return EXIT_NOPERM;
+	}
+	secure_free_str(st->cred[1]);
+	st->cred[1] = xstrdup(sid);
+	vault_reply_clear(&rep);
+	return 0;
+}
+
+static int approle_body(struct vault *v, const struct config *cfg, struct auth_state *st,
+			cJSON *body)
+{
+	if (cfg->secret_id_wrapped) {
+		int r = approle_unwrap(v, cfg, st);
+		if (r)
+			return r;
+	}
+	add_string(body, "role_id", st->cred[0]);
+	if (st->cred[1])
+		add_string(body, "secret_id", st->cred[1]);
+	return 0;
+}
+
+/* ---- kubernetes and jwt ------------------------------------------------ */
+
+static const char *jwt_path(const struct config *cfg, const struct auth_state *st)
+{
+	if (cfg->jwt_file)
+		return cfg->jwt_file;
+	return strcmp(st->method->name, "kubernetes") == 0 ? K8S_JWT_DEFAULT : NULL;
+}
+
+static int jwt_prepare(const struct config *cfg, struct auth_state *st)
+{
+	bool k8s = strcmp(st->method->name, "kubernetes") == 0;
+	if (k8s && !cfg->role) {
+		log_error("--auth kubernetes needs --role");
+		return EXIT_USAGE;
+	}
+	if (!k8s && !cfg->jwt_file) {
+		log_error("--auth jwt needs --jwt-file");
+		return EXIT_USAGE;
+	}
+	/* Only a check: the token is read again at login, after the wait,
+	 * since projected service-account tokens rotate. */
+	char *jwt = NULL;
+	int r = auth_read_secret_file("--jwt-file", jwt_path(cfg, st), &jwt);
+	secure_free_str(jwt);
+	return r;
+}
+
+static int jwt_body(struct vault *v, const struct config *cfg, struct auth_state *st,
+		    cJSON *body)
+{
+	(void)v;
+	_cleanup_secret_ char *jwt = NULL;
+	int r = auth_read_secret_file("--jwt-file", jwt_path(cfg, st), &jwt);
+	if (r)
+		return r;
+	if (cfg->role)
+		add_string(body, "role", cfg->role);
+	add_string(body, "jwt", jwt);
+	return 0;
+}
+
+/* ---- cert -------------------------------------------------------------- */
+
+static int cert_prepare(const struct config *cfg, struct auth_state *st)
+{
+	(void)st;
+	if (!cfg->client_cert) {
+		log_error("--auth cert needs --client-cert and --client-key (or VAULT_CLIENT_CERT "
+			  "and VAULT_CLIENT_KEY)");
+		return EXIT_USAGE;
+	}
+	if (strncmp(cfg->addr, "https://", 8) != 0) {
+		log_error("--auth cert needs an https:// --addr: the certificate is presented in "
+			  "the TLS handshake");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cert_body(struct vault *v, const struct config *cfg, struct auth_state *st,
+		     cJSON *body)
+{
+	(void)v;
+	(void)st;
+	if (cfg->cert_role)
+		add_string(body, "name", cfg->cert_role);
+	return 0;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
 static const struct auth_method methods[] = {
-	{"token", token_prepare, token_login, token_scrub},
+	{"token", token_prepare, NULL, token_scrub},
+	{"approle", approle_prepare, approle_body, NULL},
+	{"kubernetes", jwt_prepare, jwt_body, NULL},
+	{"jwt", jwt_prepare, jwt_body, NULL},
+	{"cert", cert_prepare, cert_body, NULL},
 };
 
 const struct auth_method *auth_find(const char *name)
@@ -75,32 +379,243 @@ const struct auth_method *auth_find(const char *name)
 	return NULL;
 }
 
+/* Options that only some methods read: given to another, they are
+ * probably a mistake, but a shared environment may carry them. */
+static void warn_unused_options(const struct config *cfg, const char *m)
+{
+	static const struct {
+		const char *opt;
+		const char *methods;
+	} uses[] = {
+		{"--role-id", " approle "},	  {"--role-id-file", " approle "},
+		{"--secret-id", " approle "},	  {"--secret-id-file", " approle "},
+		{"--secret-id-wrapped", " approle "}, {"--role", " approle kubernetes jwt "},
+		{"--jwt-file", " kubernetes jwt "},	  {"--cert-role", " cert "},
+	};
+	const bool given[] = {
+		cfg->role_id != NULL,	 cfg->role_id_file != NULL, cfg->secret_id != NULL,
+		cfg->secret_id_file != NULL, cfg->secret_id_wrapped,    cfg->role != NULL,
+		cfg->jwt_file != NULL,	 cfg->cert_role != NULL,
+	};
+	char key[32];
+	snprintf(key, sizeof(key), " %s ", m);
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+		if (given[i] && !strstr(uses[i].methods, key))
+			log_warn("%s is ignored with --auth %s", uses[i].opt, m);
+}
+
+/* The mount without surrounding slashes; refuses what Vault's router
+ * would redirect or misread (empty, "." or ".." segments, controls). */
+static int mount_of(const struct config *cfg, const char *method, char **out)
+{
+	const char *m = cfg->auth_mount ? cfg->auth_mount : method;
+	size_t n = strlen(m);
+	while (n && m[n - 1] == '/')
+		n--;
+	while (n && *m == '/')
+		m++, n--;
+	for (size_t i = 0, seg = 0; i <= n; i++) {
+		if (i < n && ((unsigned char)m[i] < 0x20 || m[i] == 0x7f))
+			goto bad;
+		if (i == n || m[i] == '/') {
+			size_t len = i - seg;
+			if (len == 0 || (len == 1 && m[seg] == '.') ||
+			    (len == 2 && m[seg] == '.' && m[seg + 1] == '.'))
+				goto bad;
+			seg = i + 1;
+		}
+	}
+	*out = xstrndup(m, n);
+	return 0;
+bad:
+	log_error("--auth-mount '%s' is not a mount path like approle or k8s/cluster1",
+		  cfg->auth_mount);
+	return EXIT_USAGE;
+}
+
 int auth_prepare(const struct config *cfg, struct auth_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->method = auth_find(cfg->auth_method);
 	if (!st->method) {
-		log_error("--auth %s: unknown login method (see --help)", cfg->auth_method);
+		log_error("--auth %s: unknown login method (token, approle, kubernetes, jwt, cert)",
+			  cfg->auth_method);
 		return EXIT_USAGE;
 	}
-	return st->method->prepare(cfg, &st->credential);
+	if (cfg->revoke_token && !st->method->login_body) {
+		log_error("--revoke-token revokes only a token vaultexec got by logging in; with "
+			  "--auth token the token is not ours to revoke");
+		return EXIT_USAGE;
+	}
+	if (cfg->revoke_token && cfg->token_sink) {
+		log_error("--revoke-token and --token-sink: the sink would hold a revoked token");
+		return EXIT_USAGE;
+	}
+	int r = mount_of(cfg, st->method->name, &st->mount);
+	if (r)
+		return r;
+	warn_unused_options(cfg, st->method->name);
+	return st->method->prepare(cfg, st);
+}
+
+static void describe_auth(const cJSON *auth, const char *who)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const cJSON *pol = json_get(auth, "token_policies");
+	if (!cJSON_IsArray(pol))
+		pol = json_get(auth, "policies");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, pol)
+	{
+		if (cJSON_IsString(it))
+			sb_addf(&sb, "%s%s", sb.len ? "," : "", it->valuestring);
+	}
+	const cJSON *ttl = json_get(auth, "lease_duration");
+	double secs = cJSON_IsNumber(ttl) ? ttl->valuedouble : 0;
+	if (secs > 0)
+		log_info("logged in with %s: policies %s; token TTL %.0fs", who,
+			 sb.len ? sb.buf : "(none)", secs);
+	else
+		log_info("logged in with %s: policies %s; token without TTL", who,
+			 sb.len ? sb.buf : "(none)");
+	sb_wipe(&sb);
+}
+
+static int login_request(struct vault *v, const struct config *cfg, struct auth_state *st)
+{
+	_cleanup_free_ char *who = xasprintf("%s at auth/%s", st->method->name, st->mount);
+	cJSON *body = cJSON_CreateObject();
+	if (!body)
+		die(EXIT_SOFTWARE, "out of memory");
+	int r = st->method->login_body(v, cfg, st, body);
+	char *text = r ? NULL : cJSON_PrintUnformatted(body);
+	if (!r && !text)
+		die(EXIT_SOFTWARE, "out of memory");
+
+	struct strbuf path = STRBUF_INIT;
+	sb_adds(&path, "auth/");
+	for (const char *seg = st->mount;;) {
+		const char *slash = strchr(seg, '/');
+		size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
+		http_escape_segment(&path, seg, n);
+		if (!slash)
+			break;
+		sb_addc(&path, '/');
+		seg = slash + 1;
+	}
+	sb_adds(&path, "/login");
+
+	struct vault_reply rep = {0};
+	if (!r)
+		r = vault_request(v, "POST", path.buf, NULL, text, VREQ_NO_TOKEN, &rep);
+	secure_free_str(text);
+	if (r)
+		goto out;
+	const cJSON *auth = json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "auth");
+	if (rep.code == 404 || rep.code == 405) {
+		char reason[480];
+		refusal_reason(&rep, body, reason, sizeof(reason));
+		log_error("login with %s: %s (is the %s method enabled at auth/%s, in this "
+			  "namespace?)",
+			  who, reason, st->method->name, st->mount);
+		r = EXIT_CONFIG;
+		goto out;
+	}
+	if (rep.code < 200 || rep.code > 299) {
+		char reason[480];
+		refusal_reason(&rep, body, reason, sizeof(reason));
+		/* An unknown mount is a 403 too, to hide which mounts exist. */
+		log_error("login with %s refused: %s%s", who, reason,
+			  rep.code == 403 ? " (also the answer when nothing is enabled there)" : "");
+		r = EXIT_NOPERM;
+		goto out;
+	}
+	const cJSON *mfa = json_get(auth, "mfa_requirement");
+	if (mfa && !cJSON_IsNull(mfa)) {
+		log_error("login with %s needs multi-factor authentication (auth.mfa_requirement), "
+			  "which vaultexec cannot answer",
+			  who);
+		r = EXIT_NOPERM;
+		goto out;
+	}
+	const char *tok = json_get_string(auth, "client_token");
+	bool clean = tok && *tok;
+	for (const char *p = tok; clean && *p; p++)
+		clean = (unsigned char)*p >= 0x20 && *p != 0x7f;
+	if (!clean) {
+		log_error("login with %s: HTTP %ld without a usable auth.client_token", who,
+			  rep.code);
+		r = EXIT_NOPERM;
+		goto out;
+	}
+	st->token = xstrdup(tok);
+	describe_auth(auth, who);
+out:
+	vault_reply_clear(&rep);
+	sb_wipe(&path);
+	wipe_json(body);
+	cJSON_Delete(body);
+	return r;
 }
 
 int auth_login(struct vault *v, const struct config *cfg, struct auth_state *st)
 {
-	int r = st->method->login(v, cfg, st->credential, &st->token);
-	secure_free_str(st->credential);
-	st->credential = NULL;
+	int r;
+	if (st->method->login_body) {
+		r = login_request(v, cfg, st);
+		st->logged_in = r == 0;
+	} else {
+		st->token = xstrdup(st->cred[0]);
+		r = 0;
+	}
+	for (size_t i = 0; i < sizeof(st->cred) / sizeof(st->cred[0]); i++) {
+		secure_free_str(st->cred[i]);
+		st->cred[i] = NULL;
+	}
 	if (r)
 		return r;
-	st->logged_in = strcmp(st->method->name, "token") != 0;
 	vault_set_token(v, st->token);
+	return 0;
+}
+
+int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *st, bool check)
+{
+	if (cfg->token_sink && !check) {
+		int r = file_write_atomic(cfg->token_sink, st->token, strlen(st->token), 0600);
+		if (r) {
+			log_error("--token-sink %s: the token could not be written", cfg->token_sink);
+			return r;
+		}
+		log_debug("--token-sink: wrote the token to %s", cfg->token_sink);
+	}
+	if (!cfg->revoke_token || !st->logged_in)
+		return 0;
+	/* Not fatal: the token stays valid until its TTL either way, and the
+	 * command should not be kept from starting by a tidy-up step. */
+	struct vault_reply rep;
+	int r = vault_request(v, "POST", "auth/token/revoke-self", NULL, NULL, 0, &rep);
+	if (r) {
+		log_warn("--revoke-token: could not revoke the login token; it stays valid until "
+			 "its TTL ends");
+	} else if (rep.code == 200 || rep.code == 204) {
+		log_info("revoked the login token (--revoke-token)");
+	} else {
+		char msg[400];
+		one_line(vault_error_message(&rep), msg, sizeof(msg));
+		log_warn("--revoke-token: auth/token/revoke-self answered HTTP %ld%s%s; the token "
+			 "stays valid until its TTL ends",
+			 rep.code, *msg ? ": " : "", msg);
+	}
+	vault_reply_clear(&rep);
+	vault_set_token(v, NULL);
 	return 0;
 }
 
 void auth_clear(struct auth_state *st)
 {
-	secure_free_str(st->credential);
+	for (size_t i = 0; i < sizeof(st->cred) / sizeof(st->cred[0]); i++)
+		secure_free_str(st->cred[i]);
 	secure_free_str(st->token);
+	free(st->mount);
 	memset(st, 0, sizeof(*st));
 }

@@ -1,42 +1,59 @@
 /* Login: a table of methods, each turning configuration into a token.
- * The token method reads VAULT_TOKEN / BAO_TOKEN or --token-file; the
- * other methods log in through Vault. */
+ *
+ * token takes VAULT_TOKEN / BAO_TOKEN or --token-file as it is; approle,
+ * kubernetes, jwt and cert POST to auth/<mount>/login without any token
+ * and keep auth.client_token.  Credentials live only in struct
+ * auth_state, wiped by auth_clear; none of them reaches the child. */
 #ifndef VAULTEXEC_AUTH_H
 #define VAULTEXEC_AUTH_H
 
 #include <stdbool.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "vault.h"
 
+struct auth_state;
+
 struct auth_method {
 	const char *name;
-	/* Reads credentials and checks options before any request, so a
-	 * missing file fails at once instead of after the wait. */
-	int (*prepare)(const struct config *cfg, char **credential);
-	/* Turns the prepared credential into a token. */
-	int (*login)(struct vault *v, const struct config *cfg, const char *credential,
-		     char **token);
-	/* Variables that carry this method's credentials; never passed on. */
+	/* Reads credential files and checks options before any request, so
+	 * a missing file fails at once (78) instead of after the wait. */
+	int (*prepare)(const struct config *cfg, struct auth_state *st);
+	/* Fills the body of POST auth/<mount>/login; may make requests of
+	 * its own (unwrapping).  NULL for the token method: no login. */
+	int (*login_body)(struct vault *v, const struct config *cfg, struct auth_state *st,
+			  cJSON *body);
+	/* Variables that carry this method's credentials; never passed on.
+	 * (VAULTEXEC_* and the tokens are withheld whatever the method.) */
 	const char *const *scrub_env;
 };
 
 const struct auth_method *auth_find(const char *name);
 
-/* The state between prepare and login; holds secrets, wiped by auth_clear. */
+/* The state between prepare and exec; holds secrets, wiped by auth_clear. */
 struct auth_state {
 	const struct auth_method *method;
-	char *credential;
+	char *mount;   /* auth mount, without surrounding slashes */
+	char *cred[2]; /* prepared credentials; their meaning is the method's */
 	char *token;
 	bool logged_in; /* token obtained by a login (not given to us) */
 };
 
 int auth_prepare(const struct config *cfg, struct auth_state *st);
 int auth_login(struct vault *v, const struct config *cfg, struct auth_state *st);
+
+/* The last step before exec: writes --token-sink, then revokes the token
+ * with --revoke-token (only one we obtained by login).  check: --check,
+ * nothing is written but the token is still revoked. */
+int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *st, bool check);
+
 void auth_clear(struct auth_state *st);
 
-/* Reads a credential file: one trailing LF or CRLF trimmed, any other
- * control character refused.  what names the option in messages. */
+/* Reads a credential file: surrounding whitespace (a trailing newline,
+ * CRLF) trimmed, any other control character refused.  what names the
+ * option in messages.  Returns 0 or EXIT_CONFIG after logging. */
 int auth_read_secret_file(const char *what, const char *path, char **out);
 
 #endif

@@ -34,6 +34,16 @@ enum opt_id {
 	OPT_AUTH,
 	OPT_AUTH_MOUNT,
 	OPT_TOKEN_FILE,
+	OPT_ROLE_ID,
+	OPT_ROLE_ID_FILE,
+	OPT_SECRET_ID,
+	OPT_SECRET_ID_FILE,
+	OPT_SECRET_ID_WRAPPED,
+	OPT_ROLE,
+	OPT_JWT_FILE,
+	OPT_CERT_ROLE,
+	OPT_REVOKE_TOKEN,
+	OPT_TOKEN_SINK,
 	OPT_SERVICE,
 	OPT_SECRET,
 	OPT_KV_MOUNT,
@@ -67,7 +77,7 @@ static const struct opt_def opts[] = {
 	{"addr", OPT_ADDR, K_VALUE, "URL", "Connection",
 	 "Vault address; a path prefix is kept; unix:///path.sock for a socket "
 	 "(default https://127.0.0.1:8200)",
-	 "BAO_ADDR, VAULT_ADDR"},
+	 "BAO_AGENT_ADDR, VAULT_AGENT_ADDR, BAO_ADDR, VAULT_ADDR"},
 	{"namespace", OPT_NAMESPACE, K_VALUE, "NS", NULL, "namespace, sent as X-Vault-Namespace",
 	 "BAO_NAMESPACE, VAULT_NAMESPACE"},
 	{"ca-cert", OPT_CA_CERT, K_VALUE, "FILE", NULL,
@@ -87,11 +97,41 @@ static const struct opt_def opts[] = {
 	 "deadline for Vault to be ready and for all reads (default 60s; 0 = one attempt)", NULL},
 	{"request-timeout", OPT_REQUEST_TIMEOUT, K_VALUE, "DURATION", NULL,
 	 "timeout of each request (default 60s)", "BAO_CLIENT_TIMEOUT, VAULT_CLIENT_TIMEOUT"},
-	{"auth", OPT_AUTH, K_VALUE, "METHOD", "Login", "login method: token (default)", NULL},
+	{"auth", OPT_AUTH, K_VALUE, "METHOD", "Login",
+	 "login method: token (default), approle, kubernetes, jwt, cert", NULL},
 	{"auth-mount", OPT_AUTH_MOUNT, K_VALUE, "PATH", NULL,
 	 "mount path of the login method (default: the method's name)", NULL},
 	{"token-file", OPT_TOKEN_FILE, K_VALUE, "FILE", NULL,
 	 "read the token from FILE (else BAO_TOKEN or VAULT_TOKEN)", "VAULT_TOKEN_FILE"},
+	{"role-id", OPT_ROLE_ID, K_VALUE, "ID", NULL, "approle: the role ID", NULL},
+	{"role-id-file", OPT_ROLE_ID_FILE, K_VALUE, "FILE", NULL, "approle: read the role ID from FILE",
+	 NULL},
+	{"secret-id-file", OPT_SECRET_ID_FILE, K_VALUE, "FILE", NULL,
+	 "approle: read the secret ID from FILE", "VAULT_SECRET_ID_FILE"},
+	{"secret-id", OPT_SECRET_ID, K_VALUE, "SECRET", NULL,
+	 "approle: the secret ID; blanked from argv, but visible until then: use a file", NULL},
+	{"secret-id-wrapped", OPT_SECRET_ID_WRAPPED, K_BOOL, "[=BOOL]", NULL,
+	 "approle: the secret ID is a response-wrapping token; its creation path is checked "
+	 "(auth/MOUNT/role/ROLE/secret-id, any ROLE without --role), then it is unwrapped",
+	 NULL},
+	{"role", OPT_ROLE, K_VALUE, "NAME", NULL,
+	 "kubernetes (required), jwt (else the default role), approle (checks the wrapping "
+	 "token)",
+	 NULL},
+	{"jwt-file", OPT_JWT_FILE, K_VALUE, "FILE", NULL,
+	 "kubernetes, jwt: the JWT, read at login (kubernetes default "
+	 "/var/run/secrets/kubernetes.io/serviceaccount/token)",
+	 NULL},
+	{"cert-role", OPT_CERT_ROLE, K_VALUE, "NAME", NULL,
+	 "cert: the certificate role (else any that matches --client-cert)", NULL},
+	{"revoke-token", OPT_REVOKE_TOKEN, K_BOOL, "[=BOOL]", NULL,
+	 "revoke the login token before exec; off by default because revoking also revokes "
+	 "every lease the token created",
+	 NULL},
+	{"token-sink", OPT_TOKEN_SINK, K_VALUE, "FILE", NULL,
+	 "write the token to FILE (0600, atomically) for the command; otherwise it never "
+	 "leaves vaultexec",
+	 NULL},
 	{"service", OPT_SERVICE, K_VALUE, "NAME", "Secrets",
 	 "default secret is <kv-mount>/NAME (GET /v1/secret/data/NAME)", NULL},
 	{"secret", OPT_SECRET, K_VALUE, "PATH", NULL,
@@ -373,8 +413,34 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 	case OPT_TOKEN_FILE:
 		set_str(&cfg->token_file, val);
 		break;
+	case OPT_ROLE_ID:
+		secure_free_str(cfg->role_id);
+		cfg->role_id = xstrdup(val);
+		break;
+	case OPT_ROLE_ID_FILE:
+		set_str(&cfg->role_id_file, val);
+		break;
+	case OPT_SECRET_ID:
+		secure_free_str(cfg->secret_id);
+		cfg->secret_id = xstrdup(val);
+		break;
+	case OPT_SECRET_ID_FILE:
+		set_str(&cfg->secret_id_file, val);
+		break;
+	case OPT_ROLE:
+		set_str(&cfg->role, val);
+		break;
+	case OPT_JWT_FILE:
+		set_str(&cfg->jwt_file, val);
+		break;
+	case OPT_CERT_ROLE:
+		set_str(&cfg->cert_role, val);
+		break;
+	case OPT_TOKEN_SINK:
+		set_str(&cfg->token_sink, val);
+		break;
 	case OPT_SERVICE:
-		if (!*val || strchr(val, '#'))
+		if (!*val || strchr(val, '#') || !secpath_valid(val, strlen(val)))
 			return bad(origin, "'%s' is not a service name", val);
 		free(cfg->service);
 		cfg->service = xstrdup(val);
@@ -387,8 +453,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 			n--;
 		while (n && *val == '/')
 			val++, n--;
-		if (!n || memchr(val, '#', n))
-			return bad(origin, "'%s' is not a secret path", val);
+		if (!n || memchr(val, '#', n) || !secpath_valid(val, n))
+			return bad(origin, "'%s' is not a secret path (no '#', '.' or '..' segments)",
+				   val);
 		free(cfg->default_path);
 		cfg->default_path = xstrndup(val, n);
 		free(cfg->service);
@@ -401,7 +468,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 			n--;
 		while (n && *val == '/')
 			val++, n--;
-		if (!n)
+		if (!n || !secpath_valid(val, n))
 			return bad(origin, "'%s' is not a mount path", val);
 		free(cfg->kv_mount);
 		cfg->kv_mount = xstrndup(val, n);
@@ -501,6 +568,12 @@ static int apply_bool(struct config *cfg, enum opt_id id, bool on)
 	case OPT_CHECK:
 		cfg->check = on;
 		break;
+	case OPT_SECRET_ID_WRAPPED:
+		cfg->secret_id_wrapped = on;
+		break;
+	case OPT_REVOKE_TOKEN:
+		cfg->revoke_token = on;
+		break;
 	default:
 		return EXIT_SOFTWARE;
 	}
@@ -595,12 +668,19 @@ static int apply_vault_vars(struct config *cfg, char **envp, const bool *seen)
 		if (seen[map[i].id - OPT_ADDR])
 			continue;
 		const char *v = bao_or_vault(envp, map[i].suffix);
+		/* As the Go client: an agent address replaces the server's. */
+		if (map[i].id == OPT_ADDR) {
+			const char *agent = bao_or_vault(envp, "AGENT_ADDR");
+			if (agent && *agent)
+				v = agent;
+		}
 		if (!v || !*v)
 			continue;
 		char origin[64];
-		snprintf(origin, sizeof(origin), "%s_%s",
-			 env_lookup(envp, "BAO_ADDR") && map[i].id == OPT_ADDR ? "BAO" : "VAULT",
-			 map[i].suffix);
+		/* Name the variable the value came from (BAO_ wins when present). */
+		snprintf(origin, sizeof(origin), "BAO_%s", map[i].suffix);
+		if (!env_lookup(envp, origin))
+			snprintf(origin, sizeof(origin), "VAULT_%s", map[i].suffix);
 		/* VAULT_CLIENT_TIMEOUT=0 means "the default" in Vault's client. */
 		if (map[i].id == OPT_REQUEST_TIMEOUT && strcmp(v, "0") == 0)
 			continue;
@@ -611,8 +691,9 @@ static int apply_vault_vars(struct config *cfg, char **envp, const bool *seen)
 	if (!seen[OPT_TLS_SKIP_VERIFY - OPT_ADDR]) {
 		const char *v = bao_or_vault(envp, "SKIP_VERIFY");
 		if (v && *v && parse_go_bool(v, &cfg->tls_skip_verify) < 0)
-			return bad("VAULT_SKIP_VERIFY", "'%s' is not a boolean (true/false/1/0/t/f)",
-				   v);
+			return bad(env_lookup(envp, "BAO_SKIP_VERIFY") ? "BAO_SKIP_VERIFY"
+			                                               : "VAULT_SKIP_VERIFY",
+			           "'%s' is not a boolean (true/false/1/0/t/f)", v);
 	}
 	if (!seen[OPT_TOKEN_FILE - OPT_ADDR] && !cfg->token_file) {
 		const char *tok = bao_or_vault(envp, "TOKEN");
@@ -620,6 +701,11 @@ static int apply_vault_vars(struct config *cfg, char **envp, const bool *seen)
 			cfg->token = xstrdup(tok);
 		else if ((tok = env_lookup(envp, "VAULT_TOKEN_FILE")) && *tok)
 			cfg->token_file = xstrdup(tok);
+	}
+	if (!seen[OPT_SECRET_ID_FILE - OPT_ADDR] && !cfg->secret_id_file && !cfg->secret_id) {
+		const char *f = env_lookup(envp, "VAULT_SECRET_ID_FILE");
+		if (f && *f)
+			cfg->secret_id_file = xstrdup(f);
 	}
 	return 0;
 }
@@ -723,7 +809,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 
 	bool seen[OPT_LOG_FORMAT - OPT_ADDR + 1] = {0};
 	opterr = 0;
-	optind = 1;
+	/* 0, not 1: glibc and musl then also drop their position inside the
+	 * previous call's argv (after "-hV" it still points at the "V"). */
+	optind = 0;
 	int c, idx;
 	/* '+': stop at the first non-option, the child's own flags stay its own. */
 	while ((c = getopt_long(argc, argv, "+:hV", longopts, &idx)) != -1) {
@@ -739,6 +827,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 			const char *arg = argv[optind - 1];
 			if (c == ':')
 				log_error("%s: needs a value (see --help)", arg);
+			else if (optopt >= OPT_ADDR || optopt == OPT_HELP || optopt == OPT_VERSION)
+				/* a long option given =VALUE: -h and -V themselves are valid */
+				log_error("%s: takes no value (see --help)", arg);
 			else if (optopt)
 				log_error("-%c: unknown option (see --help)", optopt);
 			else
@@ -757,6 +848,13 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 			r = apply_bool(cfg, o->id, true);
 		else
 			r = apply_def(cfg, o, optarg, origin);
+		if (c == OPT_SECRET_ID && optarg) {
+			/* As curl's cleanarg(): other users can read our argv in
+			 * /proc/PID/cmdline; blank the copy there at once. */
+			memset(optarg, ' ', strlen(optarg));
+			log_warn("--secret-id: a secret on the command line is visible to other "
+				 "processes until blanked; use --secret-id-file");
+		}
 		if (r)
 			return r;
 		if (c >= OPT_ADDR)

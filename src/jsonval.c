@@ -140,7 +140,7 @@ int jdoc_parse(const char *text, size_t len, struct jdoc **out)
 
 const cJSON *jdoc_root(const struct jdoc *d)
 {
-	return d->root;
+	return d ? d->root : NULL;
 }
 
 /* Strings in the tree may be secrets: wipe them before cJSON frees them.

@@ -19,6 +19,7 @@ struct jdoc;
 /* Parses exactly len bytes (the text must be NUL-terminated at len).
  * Returns 0, or -1 when the text is not one well-formed JSON value. */
 int jdoc_parse(const char *text, size_t len, struct jdoc **out);
+/* NULL for a NULL document (a body that was empty or not JSON). */
 const cJSON *jdoc_root(const struct jdoc *d);
 void jdoc_free(struct jdoc *d);
 

@@ -54,6 +54,8 @@ static void json_escape(struct strbuf *sb, const char *s)
 }
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char msg[2048];

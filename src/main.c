@@ -110,9 +110,10 @@ int main(int argc, char **argv)
 	log_success(plan, &job, cmd, cfg.check);
 	if (cfg.check) {
 		print_check(&job);
+		r = auth_handoff(vault, &cfg, &auth, true);
 		goto out;
 	}
-	if ((r = write_files(&job, cfg.file_mode)))
+	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
 		goto out;
 	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
 

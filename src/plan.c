@@ -11,11 +11,12 @@
 enum sec_state { S_PENDING, S_OK, S_MISSING, S_DELETED, S_DESTROYED };
 
 struct secret {
-	char *path;          /* as the user wrote it, slashes trimmed */
-	uint64_t version;    /* 0 = current */
-	struct secret *same; /* another entry that resolved to the same read */
-	char *api_path;      /* v1/... path, for messages and dedup */
-	int kv;              /* 1 or 2 */
+	char *path;            /* as the user wrote it, slashes trimmed */
+	uint64_t version;      /* 0 = current; part of the lookup key */
+	uint64_t meta_version; /* the version Vault reported, for messages */
+	struct secret *same;   /* another entry that resolved to the same read */
+	char *api_path;        /* v1/... path, for messages and dedup */
+	int kv;                /* 1 or 2 */
 	enum sec_state state;
 	struct jdoc *doc;
 	const cJSON *data; /* the field map */
@@ -223,8 +224,8 @@ static void read_v2_deleted(struct secret *s, const struct vault_reply *rep)
 	if (meta && cJSON_IsNull(json_get(data, "data"))) {
 		s->state = cJSON_IsTrue(json_get(meta, "destroyed")) ? S_DESTROYED : S_DELETED;
 		const cJSON *ver = json_get(meta, "version");
-		if (!s->version && cJSON_IsNumber(ver))
-			s->version = (uint64_t)ver->valuedouble;
+		if (cJSON_IsNumber(ver) && ver->valuedouble >= 0)
+			s->meta_version = (uint64_t)ver->valuedouble;
 	} else {
 		s->state = S_MISSING;
 	}
@@ -320,11 +321,11 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 	switch (s->state) {
 	case S_DELETED:
 		snprintf(why, whylen, "%s: version %llu is deleted", s->api_path,
-		         (unsigned long long)s->version);
+		         (unsigned long long)(s->version ? s->version : s->meta_version));
 		break;
 	case S_DESTROYED:
 		snprintf(why, whylen, "%s: version %llu is destroyed", s->api_path,
-		         (unsigned long long)s->version);
+		         (unsigned long long)(s->version ? s->version : s->meta_version));
 		break;
 	default:
 		if (s->version)
@@ -341,7 +342,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 {
 	struct secret *s = target(p, ref->path, ref->version);
 	if (!s) {
-		snprintf(why, whylen, "internal error: %s was not planned", ref->field);
+		log_error("internal error: the secret of field %s was not read", ref->field);
 		return EXIT_SOFTWARE;
 	}
 	if (s->state != S_OK)

@@ -67,9 +67,34 @@ int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_
 		snprintf(err, errlen, "empty secret path before '#'");
 		return -1;
 	}
+	if (!secpath_valid(ps, (size_t)(pe - ps))) {
+		snprintf(err, errlen, "bad secret path (an empty, '.' or '..' segment)");
+		return -1;
+	}
 	out->path = xstrndup(ps, (size_t)(pe - ps));
 	out->field = xstrndup(h1 + 1, (size_t)(fend - h1 - 1));
 	return 0;
+}
+
+int secpath_valid(const char *path, size_t len)
+{
+	while (len && path[0] == '/')
+		path++, len--;
+	while (len && path[len - 1] == '/')
+		len--;
+	if (len == 0 || has_ctl(path, len))
+		return 0;
+	const char *end = path + len;
+	for (const char *seg = path; seg <= end;) {
+		const char *slash = memchr(seg, '/', (size_t)(end - seg));
+		size_t n = slash ? (size_t)(slash - seg) : (size_t)(end - seg);
+		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		if (!slash)
+			break;
+		seg = slash + 1;
+	}
+	return 1;
 }
 
 void secref_clear(struct secref *r)

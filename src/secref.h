@@ -15,6 +15,11 @@ struct secref {
  * or -1 with a reason written to err. */
 int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_t errlen);
 void secref_clear(struct secref *r);
+
+/* Whether a secret path is usable: no "." or ".." segment (which would
+ * reach another API path once normalised), no empty segment, no control
+ * characters.  Slashes at both ends are allowed (trimmed by callers). */
+int secpath_valid(const char *path, size_t len);
 void secref_copy(struct secref *dst, const struct secref *src);
 
 #endif

@@ -29,7 +29,9 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* nonnull: GCC 12 with -fsanitize=undefined otherwise warns of a "null
+ * format string" reaching vsnprintf, which breaks the sanitizer build. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), nonnull(1)));
 
 /* Wipe then free; for anything that may hold a secret. */
 void secure_free(void *p, size_t n);
@@ -67,7 +69,8 @@ void sb_grow(struct strbuf *sb, size_t extra);
 void sb_add(struct strbuf *sb, const void *data, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
-void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_addf(struct strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), nonnull(2)));
 char *sb_steal(struct strbuf *sb); /* returns buf (never NULL), resets sb */
 void sb_reset(struct strbuf *sb);  /* keeps the allocation, wipes content */
 void sb_wipe(struct strbuf *sb);   /* zeroize and free */

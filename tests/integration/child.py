@@ -35,6 +35,31 @@ def _environ():
     return env
 
 
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def _fds():
+    """Open file descriptors inherited from the exec (fd -> target)."""
+    out = {}
+    d = "/proc/self/fd"
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return out
+    for n in names:
+        try:
+            target = os.readlink(os.path.join(d, n))
+        except OSError:
+            continue  # the directory fd used by listdir, already closed
+        if target.startswith("/proc/") and target.endswith("/fd"):
+            continue
+        out[n] = target
+    return out
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: child.py OUTFILE [ARGS...]", file=sys.stderr)
@@ -48,6 +73,8 @@ def main():
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "cwd": os.getcwd(),
+        "fds": _fds(),
+        "umask": _umask(),
     }
     tmp = out + ".partial"
     with open(tmp, "w", encoding="ascii") as f:

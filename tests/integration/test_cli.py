@@ -92,6 +92,13 @@ BAD_OPTS = [
     ["--map", "noequals"],
     ["--map", "=ENV"],
     ["--env", "{{ password }}"],
+    ["--map", "password=BAD-NAME"],
+    ["--map", "password=1BAD"],
+    ["--map", "password="],
+    ["--env", "A B=x"],
+    ["--env", "=x"],
+    ["--map-all=bad-prefix-"],
+    ["--keep-env", ""],
 ]
 
 
@@ -330,3 +337,61 @@ def test_bogus_token_is_permission_denied_77(bao, vx, app):
     t = vx.token()
     r = vx.run(conn(bao, "5s", "--service", name, "--map", "password=P"), env={"VAULT_TOKEN": t})
     r.failed(77)
+
+
+# ---------------------------------------------------------------------------
+# exec hygiene: what the child inherits besides its environment
+# ---------------------------------------------------------------------------
+
+
+def test_child_inherits_no_extra_fds_and_same_cwd_umask(bao, vx, app, tmp_path, pki):
+    """No socket to Vault, no CA/token/template file, no log fd leaks into
+    the child; cwd and umask are untouched."""
+    name, _ = app
+    tf = tmp_path / "token"
+    tf.write_text(bao.token + "\n")
+    tpl = tmp_path / "tpl"
+    tpl.write_text("{{ password }}")
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    r = vx.run(
+        conn(bao, "10s", "--token-file", str(tf), "--service", name, "--map", "password=P",
+             "--file", f"{tmp_path / 'out'}=@{tpl}", "--log-level", "debug"),
+        env={"VAULT_TOKEN": None},
+        cwd=cwd,
+        umask=0o027,
+    )
+    r.ok()
+    fds = r.child["fds"]
+    assert sorted(fds, key=int) == ["0", "1", "2"], f"descriptors leaked into the child: {fds}"
+    assert r.child["cwd"] == str(cwd)
+    assert r.child["umask"] == 0o027
+
+
+def _sig_masks(text):
+    m = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        if k in ("SigBlk", "SigIgn"):
+            m[k] = int(v.strip(), 16)
+    return m
+
+
+def test_child_signal_mask_and_dispositions_restored(bao, vx, app):
+    """The child starts with the signal mask and ignored set vaultexec was
+    given (e.g. SIGPIPE not left ignored by libcurl)."""
+    import subprocess
+
+    name, _ = app
+    cat = shutil.which("cat")
+    base = subprocess.run([cat, "/proc/self/status"], capture_output=True, text=True, env=vx.base_env(), start_new_session=True)
+    want = _sig_masks(base.stdout)
+    assert set(want) == {"SigBlk", "SigIgn"}
+    r = vx.run(
+        conn(bao, "10s", "--log-level", "error", "--service", name, "--map", "password=P"),
+        cmd=[cat, "/proc/self/status"],
+        env={"VAULT_TOKEN": bao.token},
+    )
+    assert r.rc == 0, r.describe()
+    got = _sig_masks(r.stdout)
+    assert got == want, f"signal state differs: child {got} vs direct {want} (SIGPIPE is bit {1 << 12:#x})"

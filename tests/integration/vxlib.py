@@ -539,8 +539,10 @@ class Bao:
 
 
 class BaoFileServer(Bao):
-    """A non-dev OpenBao with file storage on a fixed port: it starts sealed,
-    so tests can watch a client wait through "not listening" and "sealed"."""
+    """A non-dev OpenBao with persistent (raft) storage on a fixed port: it
+    starts sealed, so tests can watch a client wait through "not listening"
+    and "sealed".  (OpenBao 2.x has no "file" storage; single-node raft is
+    the persistent backend.)  Uses PORT and PORT+1 (cluster)."""
 
     def __init__(self, workdir: Path, port: int):
         super().__init__(workdir)
@@ -550,10 +552,10 @@ class BaoFileServer(Bao):
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
         cfg.write_text(
-            f'storage "file" {{\n  path = "{data}"\n}}\n'
+            f'storage "raft" {{\n  path = "{data}"\n  node_id = "n1"\n  performance_multiplier = 1\n}}\n'
             f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
             f'api_addr = "http://127.0.0.1:{port}"\n'
-            "disable_mlock = true\n"
+            f'cluster_addr = "http://127.0.0.1:{port + 1}"\n'
         )
         self.cfg = cfg
 

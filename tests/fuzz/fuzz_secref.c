@@ -1,0 +1,95 @@
+/* Field references and the path handling around them: secref_parse (the
+ * FIELD, PATH#FIELD and PATH#FIELD#VERSION of --map, templates and
+ * vault: references), plan_api_path (KV path to API path, every segment
+ * escaped), http_escape_segment and render_map_all_name.
+ *
+ * Input: REF \0 MOUNT \0 PREFIX; a missing piece is taken as empty. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+#include "http.h"
+#include "plan.h"
+#include "render.h"
+#include "secref.h"
+
+static bool unreserved(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Escaped output: unreserved bytes, '/' between segments, %XX. */
+static void check_escaped(const char *s, bool slashes)
+{
+	for (const char *p = s; *p; p++) {
+		if (*p == '%') {
+			FUZZ_CHECK(strchr("0123456789ABCDEF", p[1]) && p[1]);
+			FUZZ_CHECK(strchr("0123456789ABCDEF", p[2]) && p[2]);
+			p += 2;
+			continue;
+		}
+		FUZZ_CHECK(unreserved(*p) || (slashes && *p == '/'));
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* The reference goes in as bytes with a length, NULs included. */
+	const uint8_t *nul = memchr(data, 0, size);
+	size_t reflen = nul ? (size_t)(nul - data) : size;
+	struct secref r;
+	char err[128] = "";
+	if (secref_parse((const char *)data, reflen, &r, err, sizeof(err)) == 0) {
+		FUZZ_CHECK(r.field && r.field[0] && !strchr(r.field, '#'));
+		FUZZ_CHECK(strlen(r.field) < reflen + 1);
+		if (r.path) {
+			size_t n = strlen(r.path);
+			FUZZ_CHECK(n > 0 && r.path[0] != '/' && r.path[n - 1] != '/');
+			FUZZ_CHECK(!strchr(r.path, '#'));
+		} else {
+			FUZZ_CHECK(r.version == 0 && strlen(r.field) == reflen);
+		}
+		FUZZ_CHECK(r.version <= INT64_MAX);
+		struct secref c;
+		secref_copy(&c, &r);
+		FUZZ_CHECK(!strcmp(c.field, r.field) && c.version == r.version);
+		FUZZ_CHECK(!c.path == !r.path && (!c.path || !strcmp(c.path, r.path)));
+		secref_clear(&c);
+	} else {
+		FUZZ_CHECK(r.path == NULL && r.field == NULL);
+		FUZZ_CHECK(err[0] != '\0');
+	}
+
+	struct fz_split s;
+	fz_split_init(&s, data, size);
+	const char *mount = s.n > 1 ? s.v[1] : "";
+	const char *prefix = s.n > 2 ? s.v[2] : "";
+	const char *path = r.path ? r.path : s.v[0];
+
+	if (*mount) {
+		for (int kv = 1; kv <= 2; kv++) {
+			char *api = plan_api_path(mount, kv, path);
+			check_escaped(api, true);
+			free(api);
+		}
+	}
+	struct strbuf sb = STRBUF_INIT;
+	http_escape_segment(&sb, s.v[0], strlen(s.v[0]));
+	if (sb.buf)
+		check_escaped(sb.buf, false);
+	sb_wipe(&sb);
+
+	char *name = render_map_all_name(prefix, r.field ? r.field : s.v[0]);
+	if (name) {
+		FUZZ_CHECK(name[0] && !(name[0] >= '0' && name[0] <= '9'));
+		for (const char *p = name + strlen(prefix); *p; p++)
+			FUZZ_CHECK((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			           *p == '_');
+		free(name);
+	}
+
+	secref_clear(&r);
+	fz_split_free(&s);
+	return 0;
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Size report for the static vaultexec binary.
+
+  tests/static/size-report.py [BUILD_DIR] [--target src/vaultexec] [--top N]
+
+Prints the stripped size of BUILD_DIR/<target> (default build-static,
+src/vaultexec) and a breakdown of what each library costs.  The breakdown
+comes from a GNU ld link map: the script re-runs the target's own link
+command (from `ninja -t commands`) with -Wl,-Map added, writing to a
+temporary file, so the build directory is left untouched.  Sizes are the
+input sections kept by the linker after --gc-sections, i.e. what each
+archive actually contributes, not the archive's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ALLOC_PREFIXES = (".text", ".rodata", ".data", ".bss", ".tbss", ".tdata", ".init", ".fini",
+                  ".got", ".eh_frame", ".gcc_except_table", ".rela", ".dynamic", ".dynsym",
+                  ".dynstr", ".hash", ".gnu.hash", ".plt", ".note.gnu.property",
+                  ".note.ABI-tag", ".interp", ".preinit_array", ".tm_clone_table")
+
+
+def component(path: str) -> tuple[str, str]:
+    """('libcurl.a', 'http.c.o') style grouping for a map-file input name."""
+    m = re.match(r"(.*?)\(([^()]*)\)$", path)
+    if m:
+        archive, member = m.group(1), m.group(2)
+    else:
+        archive, member = path, os.path.basename(path)
+    base = os.path.basename(archive)
+    if base in ("libc.a", "libpthread.a", "libm.a") or "musl" in archive and base.endswith(".a"):
+        name = "musl libc"
+    elif base.startswith("libgcc"):
+        name = "libgcc"
+    elif re.match(r"(crt.*|Scrt1|rcrt1|crti|crtn)\.o$", base):
+        name = "C runtime (crt*.o)"
+    elif base in ("libcurl.a", "libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a", "libcjson.a"):
+        name = base
+    elif base == "libvaultexec-static-relro.a":
+        name = "relro.c (static build)"
+    elif base == "libvaultexec.a" or base.endswith(".c.o") or base.endswith(".o"):
+        name = "vaultexec"
+    elif path.startswith("linker stubs") or not path:
+        name = "linker"
+    else:
+        name = base
+    return name, member
+
+
+def parse_map(text: str):
+    """Yield (output_section, input_section, size, input_file) for kept input sections."""
+    start = text.find("Linker script and memory map")
+    if start < 0:
+        raise SystemExit("not a GNU ld map file")
+    lines = text[start:].splitlines()
+    out_sec = None
+    pending = None
+    for line in lines:
+        if not line.strip():
+            pending = None
+            continue
+        if not line.startswith(" "):
+            # output section header: ".text   0x... 0x..." or name alone
+            m = re.match(r"(\S+)", line)
+            out_sec = m.group(1) if m else None
+            pending = None
+            continue
+        if pending is not None:
+            m = re.match(r"\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$", line)
+            if m:
+                yield out_sec, pending, int(m.group(2), 16), m.group(3).strip()
+            pending = None
+            continue
+        m = re.match(r" (\*fill\*)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)", line)
+        if m:
+            yield out_sec, "*fill*", int(m.group(3), 16), "alignment padding"
+            continue
+        m = re.match(r" (\.\S+|COMMON)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$", line)
+        if m:
+            yield out_sec, m.group(1), int(m.group(3), 16), m.group(4).strip()
+            continue
+        m = re.match(r" (\.\S+|COMMON)$", line)
+        if m:
+            pending = m.group(1)
+
+
+def is_alloc(sec: str | None) -> bool:
+    return bool(sec) and sec.startswith(ALLOC_PREFIXES)
+
+
+def link_command(builddir: Path, target: str) -> list[str]:
+    out = subprocess.run(["ninja", "-C", str(builddir), "-t", "commands", target],
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    if not out:
+        raise SystemExit(f"ninja knows no command for {target}")
+    return shlex.split(out[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("builddir", nargs="?", default="build-static")
+    ap.add_argument("--target", default="src/vaultexec")
+    ap.add_argument("--top", type=int, default=12, help="largest objects to list")
+    a = ap.parse_args()
+    builddir = Path(a.builddir).resolve()
+    binary = builddir / a.target
+    if not binary.exists():
+        subprocess.run(["ninja", "-C", str(builddir), a.target], check=True)
+
+    strip = shutil.which("strip")
+    with tempfile.TemporaryDirectory(prefix="vaultexec-size-") as td:
+        td = Path(td)
+        stripped = td / "stripped"
+        shutil.copyfile(binary, stripped)
+        if strip:
+            subprocess.run([strip, "--strip-all", str(stripped)], check=True)
+        size = stripped.stat().st_size
+        print(f"{a.target}: {size} bytes stripped ({size / 1024:.1f} KiB)"
+              f"{'' if binary.stat().st_size == size else f', {binary.stat().st_size} as built'}")
+        if shutil.which("file"):
+            print("file:", subprocess.run(["file", "-b", str(binary)], capture_output=True,
+                                          text=True).stdout.strip())
+
+        # Relink with a map file.
+        cmd = link_command(builddir, a.target)
+        i = cmd.index("-o")
+        mapfile = td / "link.map"
+        cmd = cmd[:i] + ["-o", str(td / "relinked")] + cmd[i + 2:] + [f"-Wl,-Map={mapfile}"]
+        subprocess.run(cmd, cwd=builddir, check=True)
+        relinked = td / "relinked"
+        if strip:
+            subprocess.run([strip, "--strip-all", str(relinked)], check=True)
+        if relinked.stat().st_size != size:
+            print(f"(note: relinked copy is {relinked.stat().st_size} bytes)")
+
+        per_comp: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        per_obj: dict[tuple[str, str], int] = defaultdict(int)
+        for out_sec, in_sec, sz, infile in parse_map(mapfile.read_text(errors="replace")):
+            if not is_alloc(out_sec) or sz == 0:
+                continue
+            if in_sec == "*fill*":
+                name, member = "alignment padding", ""
+            elif out_sec.startswith(".rela"):
+                name, member = "relocations (static-pie .rela.dyn)", ""
+            else:
+                name, member = component(infile)
+            kind = ("bss" if out_sec.startswith((".bss", ".tbss")) or in_sec == "COMMON"
+                    else "eh" if out_sec.startswith(".eh_frame") or out_sec == ".gcc_except_table"
+                    else "text" if out_sec.startswith((".text", ".init", ".fini", ".plt"))
+                    else "rodata" if out_sec.startswith(".rodata")
+                    else "data")
+            per_comp[name][kind] += sz
+            if member and kind != "bss":
+                per_obj[(name, member)] += sz
+
+    kinds = ["text", "rodata", "data", "eh", "bss"]
+    rows = sorted(per_comp.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "bss"))
+    total_file = sum(v for _, c in rows for k, v in c.items() if k != "bss")
+    print()
+    print(f"{'component':38} {'text':>8} {'rodata':>8} {'data':>7} {'eh_frame':>8} "
+          f"{'in file':>8} {'share':>6} {'bss':>7}")
+    for name, c in rows:
+        infile = sum(v for k, v in c.items() if k != "bss")
+        print(f"{name:38} {c['text']:8} {c['rodata']:8} {c['data']:7} {c['eh']:8} "
+              f"{infile:8} {100 * infile / max(total_file, 1):5.1f}% {c['bss']:7}")
+    print(f"{'sum of sections':38} {'':8} {'':8} {'':7} {'':8} {total_file:8}")
+    print(f"{'headers, section table, page padding':38} {'':8} {'':8} {'':7} {'':8} "
+          f"{size - total_file:8}")
+    if a.top:
+        print(f"\nlargest {a.top} object files (text+rodata+data+eh_frame):")
+        for (name, member), sz in sorted(per_obj.items(), key=lambda kv: -kv[1])[:a.top]:
+            print(f"  {sz:8}  {name}: {member}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
