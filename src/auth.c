@@ -12,10 +12,6 @@
 
 #define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 int auth_read_secret_file(const char *what, const char *path, char **out)
 {
@@ -23,21 +19,22 @@ int auth_read_secret_file(const char *what, const char *path, char **out)
 	size_t len;
 	if (read_file_limited(path, 64u << 10, &text, &len) < 0) {
 		log_error("%s %s: cannot read: %s", what, path,
-			  errno == EFBIG ? "file too large" : strerror(errno));
+		          errno == EFBIG ? "file too large" : strerror(errno));
 		return EXIT_CONFIG;
 	}
-	/* As the Vault agent (strings.TrimSpace): editors and `echo` add a
-	 * newline, Kubernetes secrets sometimes a CRLF. */
+	/* Editors and `echo` add a newline, Kubernetes secrets sometimes a
+	 * CRLF, and copy-paste spaces; a tab or any other control character
+	 * is more likely a broken file than padding, so it is refused. */
 	size_t full = len, start = 0;
-	while (len && is_space(text[len - 1]))
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
 		len--;
-	while (start < len && is_space(text[start]))
+	while (start < len && text[start] == ' ')
 		start++;
 	for (size_t i = start; i < len; i++)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
-			log_error("%s %s: control character at byte %zu (only surrounding "
-				  "whitespace is allowed)",
-				  what, path, i + 1);
+			log_error("%s %s: control character at byte %zu (only a trailing "
+			          "newline and surrounding spaces are allowed)",
+			          what, path, i + 1);
 			secure_free(text, full);
 			return EXIT_CONFIG;
 		}
@@ -87,8 +84,9 @@ static void refusal_reason(const struct vault_reply *rep, const cJSON *body, cha
 		    strcmp(it->string, "name") == 0 || strlen(it->valuestring) < 8)
 			continue;
 		if (strstr(vault_error_message(rep) ? vault_error_message(rep) : "",
-			   it->valuestring)) {
-			snprintf(msg, sizeof(msg), "(Vault's message quotes the credential; not shown)");
+		           it->valuestring)) {
+			snprintf(msg, sizeof(msg),
+			         "(Vault's message quotes the credential; not shown)");
 			break;
 		}
 	}
@@ -119,7 +117,7 @@ static int token_prepare(const struct config *cfg, struct auth_state *st)
 		return auth_read_secret_file("--token-file", cfg->token_file, &st->cred[0]);
 	if (!cfg->token) {
 		log_error("no token: set VAULT_TOKEN (or BAO_TOKEN), give --token-file, or log in "
-			  "with --auth approle|kubernetes|jwt|cert");
+		          "with --auth approle|kubernetes|jwt|cert");
 		return EXIT_CONFIG;
 	}
 	for (const char *p = cfg->token; *p; p++)
@@ -189,7 +187,8 @@ static bool creation_path_ok(const char *path, const char *mount, const char *ro
 	const char *end = strchr(name, '/');
 	if (!end || end == name || strcmp(end, "/secret-id") != 0)
 		return false;
-	return !role || (strlen(role) == (size_t)(end - name) && memcmp(name, role, strlen(role)) == 0);
+	return !role ||
+	       (strlen(role) == (size_t)(end - name) && memcmp(name, role, strlen(role)) == 0);
 }
 
 static int wrapping_refused(const char *what, const char *step, const struct vault_reply *rep)
@@ -197,14 +196,15 @@ static int wrapping_refused(const char *what, const char *step, const struct vau
 	char msg[400];
 	one_line(vault_error_message(rep), msg, sizeof(msg));
 	if (rep->code == 400)
-		log_error("%s: the response-wrapping token is not valid (%s: HTTP 400%s%s): it was "
-			  "already unwrapped, has expired, or never existed.  If nothing else "
-			  "should have unwrapped it, it may have been intercepted: treat the secret "
-			  "ID as compromised and revoke it",
-			  what, step, *msg ? ": " : "", msg);
+		log_error(
+		    "%s: the response-wrapping token is not valid (%s: HTTP 400%s%s): it was "
+		    "already unwrapped, has expired, or never existed.  If nothing else "
+		    "should have unwrapped it, it may have been intercepted: treat the secret "
+		    "ID as compromised and revoke it",
+		    what, step, *msg ? ": " : "", msg);
 	else
 		log_error("%s: %s failed: HTTP %ld%s%s", what, step, rep->code, *msg ? ": " : "",
-			  msg);
+		          msg);
 	return EXIT_NOPERM;
 }
 
@@ -214,8 +214,8 @@ static int wrapping_refused(const char *what, const char *step, const struct vau
 static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth_state *st)
 {
 	_cleanup_free_ char *what = cfg->secret_id_file
-					    ? xasprintf("--secret-id-file %s", cfg->secret_id_file)
-					    : xstrdup("--secret-id");
+	                                ? xasprintf("--secret-id-file %s", cfg->secret_id_file)
+	                                : xstrdup("--secret-id");
 	cJSON *req = cJSON_CreateObject();
 	if (!req)
 		die(EXIT_SOFTWARE, "out of memory");
@@ -236,18 +236,19 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 		return r;
 	}
 	const char *cpath =
-		json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "creation_path");
+	    json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "creation_path");
 	if (!cpath || !creation_path_ok(cpath, st->mount, cfg->role)) {
 		if (cfg->role)
 			log_error("%s: the wrapping token was made by %s, not by "
-				  "auth/%s/role/%s/secret-id: refusing to unwrap it (it may be a "
-				  "substitute)",
-				  what, cpath ? cpath : "(no creation_path)", st->mount, cfg->role);
+			          "auth/%s/role/%s/secret-id: refusing to unwrap it (it may be a "
+			          "substitute)",
+			          what, cpath ? cpath : "(no creation_path)", st->mount, cfg->role);
 		else
-			log_error("%s: the wrapping token was made by %s, not by "
-				  "auth/%s/role/<role>/secret-id: refusing to unwrap it (it may be a "
-				  "substitute)",
-				  what, cpath ? cpath : "(no creation_path)", st->mount);
+			log_error(
+			    "%s: the wrapping token was made by %s, not by "
+			    "auth/%s/role/<role>/secret-id: refusing to unwrap it (it may be a "
+			    "substitute)",
+			    what, cpath ? cpath : "(no creation_path)", st->mount);
 		vault_reply_clear(&rep);
 		return EXIT_NOPERM;
 	}
@@ -265,7 +266,7 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 		return r;
 	}
 	const char *sid =
-		json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "secret_id");
+	    json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "secret_id");
 	if (!sid || !*sid) {
 		log_error("%s: the unwrapped response holds no data.secret_id", what);
 		vault_reply_clear(&rep);
@@ -278,7 +279,7 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 }
 
 static int approle_body(struct vault *v, const struct config *cfg, struct auth_state *st,
-			cJSON *body)
+                        cJSON *body)
 {
 	if (cfg->secret_id_wrapped) {
 		int r = approle_unwrap(v, cfg, st);
@@ -319,8 +320,7 @@ static int jwt_prepare(const struct config *cfg, struct auth_state *st)
 	return r;
 }
 
-static int jwt_body(struct vault *v, const struct config *cfg, struct auth_state *st,
-		    cJSON *body)
+static int jwt_body(struct vault *v, const struct config *cfg, struct auth_state *st, cJSON *body)
 {
 	(void)v;
 	_cleanup_secret_ char *jwt = NULL;
@@ -340,19 +340,18 @@ static int cert_prepare(const struct config *cfg, struct auth_state *st)
 	(void)st;
 	if (!cfg->client_cert) {
 		log_error("--auth cert needs --client-cert and --client-key (or VAULT_CLIENT_CERT "
-			  "and VAULT_CLIENT_KEY)");
+		          "and VAULT_CLIENT_KEY)");
 		return EXIT_USAGE;
 	}
 	if (strncmp(cfg->addr, "https://", 8) != 0) {
 		log_error("--auth cert needs an https:// --addr: the certificate is presented in "
-			  "the TLS handshake");
+		          "the TLS handshake");
 		return EXIT_USAGE;
 	}
 	return 0;
 }
 
-static int cert_body(struct vault *v, const struct config *cfg, struct auth_state *st,
-		     cJSON *body)
+static int cert_body(struct vault *v, const struct config *cfg, struct auth_state *st, cJSON *body)
 {
 	(void)v;
 	(void)st;
@@ -364,11 +363,9 @@ static int cert_body(struct vault *v, const struct config *cfg, struct auth_stat
 /* ---- the table --------------------------------------------------------- */
 
 static const struct auth_method methods[] = {
-	{"token", token_prepare, NULL, token_scrub},
-	{"approle", approle_prepare, approle_body, NULL},
-	{"kubernetes", jwt_prepare, jwt_body, NULL},
-	{"jwt", jwt_prepare, jwt_body, NULL},
-	{"cert", cert_prepare, cert_body, NULL},
+    {"token", token_prepare, NULL, token_scrub}, {"approle", approle_prepare, approle_body, NULL},
+    {"kubernetes", jwt_prepare, jwt_body, NULL}, {"jwt", jwt_prepare, jwt_body, NULL},
+    {"cert", cert_prepare, cert_body, NULL},
 };
 
 const struct auth_method *auth_find(const char *name)
@@ -387,15 +384,15 @@ static void warn_unused_options(const struct config *cfg, const char *m)
 		const char *opt;
 		const char *methods;
 	} uses[] = {
-		{"--role-id", " approle "},	  {"--role-id-file", " approle "},
-		{"--secret-id", " approle "},	  {"--secret-id-file", " approle "},
-		{"--secret-id-wrapped", " approle "}, {"--role", " approle kubernetes jwt "},
-		{"--jwt-file", " kubernetes jwt "},	  {"--cert-role", " cert "},
+	    {"--role-id", " approle "},           {"--role-id-file", " approle "},
+	    {"--secret-id", " approle "},         {"--secret-id-file", " approle "},
+	    {"--secret-id-wrapped", " approle "}, {"--role", " approle kubernetes jwt "},
+	    {"--jwt-file", " kubernetes jwt "},   {"--cert-role", " cert "},
 	};
 	const bool given[] = {
-		cfg->role_id != NULL,	 cfg->role_id_file != NULL, cfg->secret_id != NULL,
-		cfg->secret_id_file != NULL, cfg->secret_id_wrapped,    cfg->role != NULL,
-		cfg->jwt_file != NULL,	 cfg->cert_role != NULL,
+	    cfg->role_id != NULL,        cfg->role_id_file != NULL, cfg->secret_id != NULL,
+	    cfg->secret_id_file != NULL, cfg->secret_id_wrapped,    cfg->role != NULL,
+	    cfg->jwt_file != NULL,       cfg->cert_role != NULL,
 	};
 	char key[32];
 	snprintf(key, sizeof(key), " %s ", m);
@@ -429,7 +426,7 @@ static int mount_of(const struct config *cfg, const char *method, char **out)
 	return 0;
 bad:
 	log_error("--auth-mount '%s' is not a mount path like approle or k8s/cluster1",
-		  cfg->auth_mount);
+	          cfg->auth_mount);
 	return EXIT_USAGE;
 }
 
@@ -439,12 +436,12 @@ int auth_prepare(const struct config *cfg, struct auth_state *st)
 	st->method = auth_find(cfg->auth_method);
 	if (!st->method) {
 		log_error("--auth %s: unknown login method (token, approle, kubernetes, jwt, cert)",
-			  cfg->auth_method);
+		          cfg->auth_method);
 		return EXIT_USAGE;
 	}
 	if (cfg->revoke_token && !st->method->login_body) {
 		log_error("--revoke-token revokes only a token vaultexec got by logging in; with "
-			  "--auth token the token is not ours to revoke");
+		          "--auth token the token is not ours to revoke");
 		return EXIT_USAGE;
 	}
 	if (cfg->revoke_token && cfg->token_sink) {
@@ -474,10 +471,10 @@ static void describe_auth(const cJSON *auth, const char *who)
 	double secs = cJSON_IsNumber(ttl) ? ttl->valuedouble : 0;
 	if (secs > 0)
 		log_info("logged in with %s: policies %s; token TTL %.0fs", who,
-			 sb.len ? sb.buf : "(none)", secs);
+		         sb.len ? sb.buf : "(none)", secs);
 	else
 		log_info("logged in with %s: policies %s; token without TTL", who,
-			 sb.len ? sb.buf : "(none)");
+		         sb.len ? sb.buf : "(none)");
 	sb_wipe(&sb);
 }
 
@@ -516,8 +513,8 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		char reason[480];
 		refusal_reason(&rep, body, reason, sizeof(reason));
 		log_error("login with %s: %s (is the %s method enabled at auth/%s, in this "
-			  "namespace?)",
-			  who, reason, st->method->name, st->mount);
+		          "namespace?)",
+		          who, reason, st->method->name, st->mount);
 		r = EXIT_CONFIG;
 		goto out;
 	}
@@ -526,15 +523,16 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		refusal_reason(&rep, body, reason, sizeof(reason));
 		/* An unknown mount is a 403 too, to hide which mounts exist. */
 		log_error("login with %s refused: %s%s", who, reason,
-			  rep.code == 403 ? " (also the answer when nothing is enabled there)" : "");
+		          rep.code == 403 ? " (also the answer when nothing is enabled there)"
+		                          : "");
 		r = EXIT_NOPERM;
 		goto out;
 	}
 	const cJSON *mfa = json_get(auth, "mfa_requirement");
 	if (mfa && !cJSON_IsNull(mfa)) {
 		log_error("login with %s needs multi-factor authentication (auth.mfa_requirement), "
-			  "which vaultexec cannot answer",
-			  who);
+		          "which vaultexec cannot answer",
+		          who);
 		r = EXIT_NOPERM;
 		goto out;
 	}
@@ -544,7 +542,7 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		clean = (unsigned char)*p >= 0x20 && *p != 0x7f;
 	if (!clean) {
 		log_error("login with %s: HTTP %ld without a usable auth.client_token", who,
-			  rep.code);
+		          rep.code);
 		r = EXIT_NOPERM;
 		goto out;
 	}
@@ -583,7 +581,8 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 	if (cfg->token_sink && !check) {
 		int r = file_write_atomic(cfg->token_sink, st->token, strlen(st->token), 0600);
 		if (r) {
-			log_error("--token-sink %s: the token could not be written", cfg->token_sink);
+			log_error("--token-sink %s: the token could not be written",
+			          cfg->token_sink);
 			return r;
 		}
 		log_debug("--token-sink: wrote the token to %s", cfg->token_sink);
@@ -596,15 +595,15 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 	int r = vault_request(v, "POST", "auth/token/revoke-self", NULL, NULL, 0, &rep);
 	if (r) {
 		log_warn("--revoke-token: could not revoke the login token; it stays valid until "
-			 "its TTL ends");
+		         "its TTL ends");
 	} else if (rep.code == 200 || rep.code == 204) {
 		log_info("revoked the login token (--revoke-token)");
 	} else {
 		char msg[400];
 		one_line(vault_error_message(&rep), msg, sizeof(msg));
 		log_warn("--revoke-token: auth/token/revoke-self answered HTTP %ld%s%s; the token "
-			 "stays valid until its TTL ends",
-			 rep.code, *msg ? ": " : "", msg);
+		         "stays valid until its TTL ends",
+		         rep.code, *msg ? ": " : "", msg);
 	}
 	vault_reply_clear(&rep);
 	vault_set_token(v, NULL);

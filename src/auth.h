@@ -24,7 +24,7 @@ struct auth_method {
 	/* Fills the body of POST auth/<mount>/login; may make requests of
 	 * its own (unwrapping).  NULL for the token method: no login. */
 	int (*login_body)(struct vault *v, const struct config *cfg, struct auth_state *st,
-			  cJSON *body);
+	                  cJSON *body);
 	/* Variables that carry this method's credentials; never passed on.
 	 * (VAULTEXEC_* and the tokens are withheld whatever the method.) */
 	const char *const *scrub_env;
@@ -51,8 +51,8 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 
 void auth_clear(struct auth_state *st);
 
-/* Reads a credential file: surrounding whitespace (a trailing newline,
- * CRLF) trimmed, any other control character refused.  what names the
+/* Reads a credential file: trailing newlines (LF, CRLF) and surrounding
+ * spaces trimmed, any other control character (a tab too) refused.  what names the
  * option in messages.  Returns 0 or EXIT_CONFIG after logging. */
 int auth_read_secret_file(const char *what, const char *path, char **out);
 

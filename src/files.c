@@ -26,7 +26,7 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode)
+int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char **tmp_out)
 {
 	const char *slash = strrchr(dest, '/');
 	_cleanup_free_ char *dir = slash ? xstrndup(dest, (size_t)(slash - dest)) : xstrdup(".");
@@ -60,15 +60,39 @@ int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mod
 	if (!step) {
 		int c = close(fd);
 		fd = -1;
-		if (c < 0)
-			step = "close";
-		else if (rename(tmp, dest) < 0)
-			step = "rename";
-		else
+		if (c == 0) {
+			*tmp_out = steal_pointer(&tmp);
 			return 0;
+		}
+		step = "close";
 	}
 	int saved = errno;
 	unlink(tmp);
 	log_error("--file %s: %s failed: %s", dest, step, strerror(saved));
 	return EXIT_IOERR;
+}
+
+int file_commit(const char *tmp, const char *dest)
+{
+	if (rename(tmp, dest) == 0)
+		return 0;
+	int saved = errno;
+	unlink(tmp);
+	log_error("--file %s: rename failed: %s", dest, strerror(saved));
+	return EXIT_IOERR;
+}
+
+void file_abort(const char *tmp)
+{
+	unlink(tmp);
+}
+
+int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode)
+{
+	char *tmp = NULL;
+	int r = file_stage(dest, data, len, mode, &tmp);
+	if (!r)
+		r = file_commit(tmp, dest);
+	free(tmp);
+	return r;
 }

@@ -11,4 +11,11 @@
  * that names dest. */
 int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode);
 
+/* The two halves of file_write_atomic, for writing several files all or
+ * nothing: stage writes and syncs a temporary file (*tmp, to free), commit
+ * renames it over dest, abort removes it. */
+int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char **tmp);
+int file_commit(const char *tmp, const char *dest);
+void file_abort(const char *tmp);
+
 #endif

@@ -177,6 +177,19 @@ static enum http_status classify(CURLcode rc, struct http_client *c)
 	}
 }
 
+/* How the TLS libraries report a server that answered a ClientHello with
+ * plain HTTP: OpenSSL and mbedtls wordings. */
+static bool plaintext_reply(const char *errbuf)
+{
+	static const char *const marks[] = {"wrong version number", "packet length too long",
+	                                    "unknown protocol", "invalid SSL record",
+	                                    "INVALID_RECORD", "record layer failure"};
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(errbuf, marks[i]))
+			return true;
+	return false;
+}
+
 enum http_status http_request(struct http_client *c, const char *method, const char *url,
                               const char *const *headers, const char *body, uint64_t timeout_ms,
                               struct http_response *resp, char *err, size_t errlen)
@@ -261,6 +274,13 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 	if (st == HTTP_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
 		return HTTP_OK;
+	}
+	/* A TLS handshake answered in plain HTTP is a configuration error
+	 * (http:// server, https:// address), not something to wait out. */
+	if (rc == CURLE_SSL_CONNECT_ERROR && plaintext_reply(errbuf)) {
+		snprintf(err, errlen, "%s (is the server plain HTTP? then use http:// in --addr)",
+		         errbuf);
+		return HTTP_E_TLS_CONFIG;
 	}
 	if (st == HTTP_E_TOO_LARGE)
 		snprintf(err, errlen, "response body too large (over %u bytes)", HTTP_MAX_BODY);

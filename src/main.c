@@ -50,17 +50,29 @@ static void print_check(const struct job *j)
 	fflush(stdout);
 }
 
+/* All files or none: each is written to a temporary name first, and only
+ * when every one is complete are they renamed into place. */
 static int write_files(const struct job *j, mode_t mode)
 {
-	for (size_t i = 0; i < j->nfiles; i++) {
-		if (!j->files[i].content)
-			continue;
-		int r = file_write_atomic(j->files[i].path, j->files[i].content, j->files[i].len,
-					  mode);
-		if (r)
-			return r;
-	}
-	return 0;
+	char **tmps = xcalloc(j->nfiles + 1, sizeof(*tmps));
+	int r = 0;
+	for (size_t i = 0; i < j->nfiles && !r; i++)
+		if (j->files[i].content)
+			r = file_stage(j->files[i].path, j->files[i].content, j->files[i].len, mode,
+				       &tmps[i]);
+	for (size_t i = 0; i < j->nfiles && !r; i++)
+		if (tmps[i]) {
+			r = file_commit(tmps[i], j->files[i].path);
+			free(tmps[i]);
+			tmps[i] = NULL;
+		}
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (tmps[i]) {
+			file_abort(tmps[i]);
+			free(tmps[i]);
+		}
+	free(tmps);
+	return r;
 }
 
 static void log_success(const struct plan *p, const struct job *j, const char *cmd,
@@ -107,14 +119,15 @@ int main(int argc, char **argv)
 	    (r = job_render(&job, plan)))
 		goto out;
 
-	log_success(plan, &job, cmd, cfg.check);
 	if (cfg.check) {
+		log_success(plan, &job, cmd, true);
 		print_check(&job);
 		r = auth_handoff(vault, &cfg, &auth, true);
 		goto out;
 	}
 	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
 		goto out;
+	log_success(plan, &job, cmd, false);
 	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
 
 	/* Nothing of ours outlives the exec: wipe secrets, close handles. */

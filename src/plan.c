@@ -224,7 +224,9 @@ static void read_v2_deleted(struct secret *s, const struct vault_reply *rep)
 	if (meta && cJSON_IsNull(json_get(data, "data"))) {
 		s->state = cJSON_IsTrue(json_get(meta, "destroyed")) ? S_DESTROYED : S_DELETED;
 		const cJSON *ver = json_get(meta, "version");
-		if (cJSON_IsNumber(ver) && ver->valuedouble >= 0)
+		/* In range before the cast: 1e999 (inf) or 1e300 would be UB. */
+		if (cJSON_IsNumber(ver) && ver->valuedouble >= 0 &&
+		    ver->valuedouble < 9223372036854775808.0)
 			s->meta_version = (uint64_t)ver->valuedouble;
 	} else {
 		s->state = S_MISSING;

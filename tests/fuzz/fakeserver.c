@@ -19,13 +19,13 @@ static size_t nqueue, next, served;
 static char sock_path[108];
 static int listen_fd = -1;
 
-/* Reads the request head.  GET requests carry no body, so the blank line
- * ends them; a TLS ClientHello (after a redirect to https) is answered
- * at once, and a silent client after a short wait. */
+/* Reads one request: the head up to the blank line, then a body of
+ * Content-Length bytes (login POSTs).  A TLS ClientHello (after a redirect
+ * to https) is answered at once, a silent client after a short wait. */
 static void read_request(int fd)
 {
-	char buf[4096];
-	size_t have = 0;
+	char buf[8192];
+	size_t have = 0, need = 0;
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 200) <= 0)
@@ -37,7 +37,13 @@ static void read_request(int fd)
 			return;
 		have += (size_t)r;
 		buf[have] = '\0';
-		if (strstr(buf, "\r\n\r\n") || have == sizeof(buf) - 1)
+		const char *end = strstr(buf, "\r\n\r\n");
+		if (end && !need) {
+			const char *cl = strcasestr(buf, "\r\ncontent-length:");
+			size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+			need = (size_t)(end + 4 - buf) + body;
+		}
+		if ((need && have >= need) || have == sizeof(buf) - 1)
 			return;
 	}
 }
@@ -76,12 +82,12 @@ static void *serve(void *arg)
 		pthread_mutex_unlock(&lock);
 		write_all(fd, ans.buf ? ans.buf : "", ans.len);
 		sb_wipe(&ans);
-		/* Half-close, then let the client finish reading before closing:
-		 * a close with unread data would reset the connection. */
+		/* A close with unread data would reset the connection before the
+		 * client has read the answer; the request was read whole, so
+		 * only stray bytes are left to drain. */
 		shutdown(fd, SHUT_WR);
 		char drain[512];
-		struct pollfd p = {fd, POLLIN, 0};
-		while (poll(&p, 1, 50) > 0 && read(fd, drain, sizeof(drain)) > 0)
+		while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
 			;
 		close(fd);
 	}

@@ -62,7 +62,9 @@ static void queue_answers(char **pieces, size_t n)
 	free(lens);
 }
 
-static void check_envp(char **envp, const struct config *cfg)
+/* Tokens and VAULTEXEC_* never pass through from our own environment,
+ * unless --keep-env names them or a mapped variable sets them anew. */
+static void check_envp(char **envp, const struct config *cfg, const struct job *j)
 {
 	for (size_t i = 0; envp[i]; i++) {
 		const char *eq = strchr(envp[i], '=');
@@ -72,6 +74,8 @@ static void check_envp(char **envp, const struct config *cfg)
 		for (size_t k = 0; k < cfg->keep_env.n; k++)
 			kept |= strlen(cfg->keep_env.v[k]) == n &&
 			        !memcmp(cfg->keep_env.v[k], envp[i], n);
+		for (size_t k = 0; k < j->nvars; k++)
+			kept |= strlen(j->vars[k].name) == n && !memcmp(j->vars[k].name, envp[i], n);
 		if (!kept) {
 			FUZZ_CHECK(strncmp(envp[i], "VAULTEXEC_", 10) != 0);
 			FUZZ_CHECK(strncmp(envp[i], "VAULT_TOKEN=", 12) != 0);
@@ -150,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			           strlen(j.files[k].content) == j.files[k].len);
 		const struct auth_method *am = auth_find(cfg.auth_method);
 		char **child = env_build(envp, &cfg, am ? am->scrub_env : NULL, j.vars, j.nvars);
-		check_envp(child, &cfg);
+		check_envp(child, &cfg, &j);
 		env_free(child);
 	}
 	vault_close(v);

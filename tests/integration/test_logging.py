@@ -165,3 +165,37 @@ def test_json_format_usage_error(vx):
     r = vx.run(["--log-format", "json", "--wait", "nonsense", "--service", "x"], env={})
     r.failed(64)
     assert r.stderr.strip(), r.describe()
+
+
+# ---------------------------------------------------------------------------
+# hostile server messages: one log line per event, valid JSON in json mode
+# ---------------------------------------------------------------------------
+
+NASTY_ERRORS = [
+    "1 error occurred:\n\t* permission denied\n\n",
+    'a "quoted" \\ backslash\r\nvaultexec: info: forged line',
+    "ctl \x01\x1b[31m é 😀 \u2028 end",
+]
+
+
+@pytest.fixture
+def nasty(fake, vx):
+    from fakevault import R, error_body
+
+    fake.script("/v1/secret/data/app", R(403, error_body(*NASTY_ERRORS)))
+    return fake
+
+
+def test_text_log_server_message_stays_on_one_line(vx, nasty):
+    r = vx.run(conn(nasty, "5s", "--service", "app", "--map", "a=A"), env={"VAULT_TOKEN": vx.token()})
+    r.failed(77)
+    for l in r.stderr.splitlines():
+        assert l.startswith("vaultexec: "), f"server text broke out of the log line: {l!r}\n{r.describe()}"
+    assert not any(l.startswith("vaultexec: info: forged") for l in r.stderr.splitlines())
+
+
+def test_json_log_server_message_is_valid_json(vx, nasty):
+    r = vx.run(conn(nasty, "5s", "--log-format", "json", "--service", "app", "--map", "a=A"), env={"VAULT_TOKEN": vx.token()})
+    r.failed(77)
+    objs = _json_lines(r)
+    assert [o for o in objs if o["level"] == "error"], r.describe()

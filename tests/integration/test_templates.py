@@ -243,6 +243,9 @@ def test_second_file_unwritable_74_no_success_line(bao, vx, app, tmp_path):
     )
     r.failed(74)
     assert r.log_lines("info") == [], f"an info (success) line was logged for a failed run\n{r.describe()}"
+    # all files or none: the first one is not left behind, nor any temp file
+    assert not good.exists(), "the first --file was written although the run failed"
+    assert list(tmp_path.glob(".*vaultexec*")) == [], list(tmp_path.glob(".*vaultexec*"))
 
 
 def test_file_destination_is_directory_74(bao, vx, app, tmp_path):

@@ -89,6 +89,7 @@ def openssl(*args: str, cwd: Path) -> None:
 
 def make_pki(d: Path) -> None:
     ext = d / "san.ext"
+    (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
     ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
                    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
                    "extendedKeyUsage=serverAuth\n")
@@ -105,6 +106,17 @@ def make_pki(d: Path) -> None:
         openssl("x509", "-req", "-in", f"{k}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", f"{k}.pem", "-days", "2", "-sha256",
                 "-extfile", str(ext), cwd=d)
+    # client certificates (Vault's cert auth): an EC key in PKCS#8, an RSA key
+    # in the traditional PKCS#1 PEM form
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes",
+            "-keyout", "client-ec.key", "-out", "client-ec.csr", "-subj", "/CN=client-ec", cwd=d)
+    openssl("genrsa", "-traditional", "-out", "client-rsa.key", "2048", cwd=d)
+    openssl("req", "-new", "-key", "client-rsa.key", "-out", "client-rsa.csr",
+            "-subj", "/CN=client-rsa", cwd=d)
+    for k in ("client-ec", "client-rsa"):
+        openssl("x509", "-req", "-in", f"{k}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{k}.pem", "-days", "2", "-sha384",
+                "-extfile", "client.ext", cwd=d)
 
 
 # --------------------------------------------------------------- servers ---
@@ -250,10 +262,22 @@ def main() -> int:
         ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx12.load_cert_chain(d / "ec.pem", d / "ec.key")
         s13, s12 = TLSServer(ctx13), TLSServer(ctx12)
+        mtls = {}
+        for ver in ("1.3", "1.2"):
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            if ver == "1.3":
+                c.minimum_version = ssl.TLSVersion.TLSv1_3
+            else:
+                c.maximum_version = ssl.TLSVersion.TLSv1_2
+            c.load_cert_chain(d / "rsa.pem", d / "rsa.key")
+            c.verify_mode = ssl.CERT_REQUIRED
+            c.load_verify_locations(d / "ca.pem")
+            mtls[ver] = TLSServer(c)
         sock_path = str(d / "vault.sock")
         su = UnixHTTPServer(sock_path, Handler)
         px = ProxyServer()
-        for s in (s13, s12, su, px):
+        servers = (s13, s12, su, px, *mtls.values())
+        for s in servers:
             serve(s)
         p13, p12, pp = s13.server_address[1], s12.server_address[1], px.server_address[1]
         ca = str(d / "ca.pem")
@@ -277,8 +301,17 @@ def main() -> int:
             check("HTTPS through an HTTP CONNECT proxy",
                   rc == 0 and "value=hunter2" in out and px.connects == [f"localhost:{p13}"],
                   out + f" connects={px.connects}")
+            for ver, kind in (("1.3", "client-ec"), ("1.2", "client-rsa"), ("1.3", "client-rsa")):
+                port = mtls[ver].server_address[1]
+                rc, out = run(smoke, f"https://localhost:{port}/v1/auth/cert/login", "--cacert", ca,
+                              "--cert", str(d / f"{kind}.pem"), "--key", str(d / f"{kind}.key"),
+                              "--expect-tls", f"TLSv{ver}")
+                check(f"client certificate ({kind}) over TLS {ver}",
+                      rc == 0 and "value=hunter2" in out, out)
+            rc, out = run(smoke, f"https://localhost:{mtls['1.3'].server_address[1]}/", "--cacert", ca)
+            check("no client certificate: server refuses", rc == 3, out)
         finally:
-            for s in (s13, s12, su, px):
+            for s in servers:
                 s.shutdown()
                 s.server_close()
     return summary()

@@ -3,8 +3,9 @@
  * libcurl / Mbed TLS / cJSON as vaultexec, does one GET and parses the JSON
  * answer.  Driven by smoke-test.py.
  *
- *   static-smoke URL [--cacert FILE] [--unix PATH] [--proxy URL]
- *                    [--expect-tls VERSION] [--features]
+ *   static-smoke URL [--cacert FILE] [--cert FILE --key FILE] [--unix PATH]
+ *                    [--proxy URL] [--expect-tls VERSION]
+ *   static-smoke --features | --hardening
  *
  * Prints "tls=<version>" and "value=<data.value>"; exit status 0 on success.
  */
@@ -104,6 +105,7 @@ static int print_hardening(void)
 int main(int argc, char **argv)
 {
     const char *url = NULL, *cacert = NULL, *unix_path = NULL, *proxy = NULL, *expect_tls = NULL;
+    const char *cert = NULL, *key = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--features"))
             return print_features();
@@ -115,13 +117,18 @@ int main(int argc, char **argv)
             unix_path = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--proxy"))
             proxy = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--cert"))
+            cert = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--key"))
+            key = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--expect-tls"))
             expect_tls = argv[++i];
         else
             url = argv[i];
     }
     if (!url) {
-        fprintf(stderr, "usage: %s URL [--cacert F] [--unix P] [--proxy U] [--expect-tls V]\n",
+        fprintf(stderr, "usage: %s URL [--cacert F] [--cert F --key F] [--unix P] [--proxy U]"
+                        " [--expect-tls V]\n",
                 argv[0]);
         return 2;
     }
@@ -153,6 +160,10 @@ int main(int argc, char **argv)
         curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
     if (unix_path)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, unix_path);
+    if (cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+    if (key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, key);
     curl_easy_setopt(h, CURLOPT_PROXY, proxy ? proxy : "");
     if (getenv("SMOKE_VERBOSE"))
         curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
