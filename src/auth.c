@@ -12,7 +12,6 @@
 
 #define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-
 int auth_read_secret_file(const char *what, const char *path, char **out)
 {
 	char *text;

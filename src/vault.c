@@ -197,22 +197,28 @@ int vault_open(struct vault **out, const struct config *cfg)
 		tls.ca_blob_len = v->ca_blob_len;
 		v->ca_used = cfg->ca_path;
 	} else if (v->https && !cfg->tls_skip_verify) {
-#ifdef VAULTEXEC_CA_SEARCH
 		for (size_t i = 0; i < sizeof(ca_bundle_paths) / sizeof(ca_bundle_paths[0]); i++)
 			if (access(ca_bundle_paths[i], R_OK) == 0) {
 				tls.ca_file = ca_bundle_paths[i];
 				break;
 			}
-		if (tls.ca_file)
-			log_debug("using CA bundle %s", tls.ca_file);
-		else
-			log_warn("no CA bundle found in /etc/ssl/certs/ca-certificates.crt or the "
-			         "other usual places; give one with --ca-cert");
 		v->ca_used = tls.ca_file;
+		if (tls.ca_file) {
+			log_debug("using CA bundle %s", tls.ca_file);
+		} else {
+#ifdef VAULTEXEC_STATIC
+			/* The static build has no compiled-in default to fall back on. */
+			log_error("no CA bundle found for %s (looked in "
+			          "/etc/ssl/certs/ca-certificates.crt and the other usual places); "
+			          "give one with --ca-cert or VAULT_CACERT",
+			          v->base);
+			vault_close(v);
+			return EXIT_CONFIG;
 #else
-		(void)ca_bundle_paths;
-		v->ca_used = "the system CA store";
+			log_debug("no CA bundle in the usual places; using libcurl's default");
+			v->ca_used = "libcurl's default CA store";
 #endif
+		}
 	}
 	if (cfg->client_cert) {
 		if ((r = check_readable("--client-cert", cfg->client_cert)) ||

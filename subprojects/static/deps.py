@@ -589,9 +589,9 @@ def cmd_inputs(a: argparse.Namespace) -> None:
     # The wrap files themselves are tracked by meson.build via fs.read().
     files = [HERE / "deps.py", HERE / "mbedtls_config.h"]
     for n in DEPS:
-        series = HERE / "patches" / n / "series"
-        if series.exists():
-            files += [series, *patches_for(n)]
+        # Every dependency has a series file (possibly empty), so adding a
+        # patch (which means editing series) always re-runs the build step.
+        files += [HERE / "patches" / n / "series", *patches_for(n)]
     print("\n".join(str(f) for f in files))
 
 

@@ -83,6 +83,11 @@
 #define MBEDTLS_ECDSA_C
 #define MBEDTLS_ECP_C
 #define MBEDTLS_ENTROPY_C
+/* mbedtls uses getrandom() only with glibc; on musl it reads /dev/urandom,
+ * which a bare root filesystem may not have.  vaultexec supplies a
+ * getrandom()-based source instead (mbedtls_hardware_poll in src/util.c). */
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+#define MBEDTLS_ENTROPY_HARDWARE_ALT
 #define MBEDTLS_ERROR_C                 /* readable TLS errors in vaultexec's messages */
 #define MBEDTLS_GCM_C
 #define MBEDTLS_HKDF_C                  /* TLS 1.3 key schedule */

@@ -261,7 +261,10 @@ def main() -> int:
         ctx12 = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx12.load_cert_chain(d / "ec.pem", d / "ec.key")
-        s13, s12 = TLSServer(ctx13), TLSServer(ctx12)
+        ctx12r = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx12r.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx12r.load_cert_chain(d / "rsa.pem", d / "rsa.key")
+        s13, s12, s12r = TLSServer(ctx13), TLSServer(ctx12), TLSServer(ctx12r)
         mtls = {}
         for ver in ("1.3", "1.2"):
             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -276,7 +279,7 @@ def main() -> int:
         sock_path = str(d / "vault.sock")
         su = UnixHTTPServer(sock_path, Handler)
         px = ProxyServer()
-        servers = (s13, s12, su, px, *mtls.values())
+        servers = (s13, s12, s12r, su, px, *mtls.values())
         for s in servers:
             serve(s)
         p13, p12, pp = s13.server_address[1], s12.server_address[1], px.server_address[1]
@@ -289,6 +292,10 @@ def main() -> int:
             rc, out = run(smoke, f"https://127.0.0.1:{p12}/v1/secret", "--cacert", ca,
                           "--expect-tls", "TLSv1.2")
             check("HTTPS GET, TLS 1.2 only server, ECDSA P-256 cert",
+                  rc == 0 and "value=hunter2" in out, out)
+            rc, out = run(smoke, f"https://localhost:{s12r.server_address[1]}/v1/secret",
+                          "--cacert", ca, "--expect-tls", "TLSv1.2")
+            check("HTTPS GET, TLS 1.2 only server, RSA cert (RSA-PSS ServerKeyExchange)",
                   rc == 0 and "value=hunter2" in out, out)
             rc, out = run(smoke, f"https://localhost:{p13}/v1/secret", "--cacert",
                           str(d / "otherca.pem"))

@@ -1,0 +1,190 @@
+"""The static binary in a root filesystem that holds nothing else.
+
+The directory has only /vaultexec, a CA bundle and a static test program:
+no /bin/sh, no libc, no /etc/passwd, no resolver configuration.  vaultexec
+runs there under chroot against a real OpenBao dev server over TLS on
+loopback, the way it runs as the entrypoint of a scratch or distroless
+image.  Then the same binary runs on the host under valgrind for one full
+fetch and exec.
+
+The binaries come from VAULTEXEC_STATIC_BIN (default build-static/src/
+vaultexec); VAULTEXEC_STATIC_EMU names an emulator prefix (qemu-aarch64)
+and VAULTEXEC_STATIC_CC the compiler for the test program, for the arm64
+build."""
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import vxlib
+
+REPO = vxlib.REPO
+STATIC = os.environ.get("VAULTEXEC_STATIC_BIN") or str(REPO / "build-static" / "src" / "vaultexec")
+EMU = shlex.split(os.environ.get("VAULTEXEC_STATIC_EMU", ""))
+CC = shlex.split(os.environ.get("VAULTEXEC_STATIC_CC", "musl-gcc -static"))
+
+
+@pytest.fixture(scope="module")
+def static_bin():
+    assert os.access(STATIC, os.X_OK), (
+        f"static binary missing at {STATIC}: build it with "
+        "`meson setup build-static --native-file subprojects/musl-x86_64.ini -Dstatic=true && ninja -C build-static`"
+    )
+    out = subprocess.run(["file", "-L", STATIC], capture_output=True, text=True).stdout
+    assert "statically linked" in out or "static-pie linked" in out, out
+    return STATIC
+
+
+@pytest.fixture(scope="module")
+def envdump(tmp_path_factory):
+    d = tmp_path_factory.mktemp("envdump")
+    exe = d / "envdump"
+    subprocess.run([*CC, "-O2", "-o", str(exe), str(REPO / "tests" / "rootfs" / "envdump.c")], check=True)
+    return exe
+
+
+def make_root(base: Path, static_bin, envdump, ca: str | None) -> Path:
+    root = base / "root"
+    root.mkdir()
+    shutil.copy2(static_bin, root / "vaultexec")
+    shutil.copy2(envdump, root / "envdump")
+    (root / "out").mkdir()
+    if ca:
+        (root / "etc/ssl/certs").mkdir(parents=True)
+        shutil.copy2(ca, root / "etc/ssl/certs/ca-certificates.crt")
+    return root
+
+
+def run_in_root(root: Path, vx, args, env, timeout=40):
+    """chroot ROOT [emulator] /vaultexec ARGS; the environment is exactly env."""
+    if EMU:
+        # qemu-user is a host program: run it from the host with the guest
+        # binary inside the root (-L makes the guest see ROOT as /).
+        cmd = [*EMU, "-L", str(root), str(root / "vaultexec"), *args]
+        cwd = str(root)
+    else:
+        chroot = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
+        assert chroot, "chroot (coreutils) is required"
+        cmd = [chroot, str(root), "/vaultexec", *args]
+        cwd = None
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    # recorded for the suite's leak check, which greps every run's output
+    vx.leaks.runs.append(SimpleNamespace(argv=cmd, stdout=p.stdout, stderr=p.stderr))
+    return p
+
+
+def read_dump(path: Path):
+    parts = path.read_bytes().split(b"\0")[:-1]
+    i = parts.index(b"--env--")
+    argv = [x.decode() for x in parts[:i]]
+    env = dict(x.decode().split("=", 1) for x in parts[i + 1 :])
+    return argv, env
+
+
+@pytest.fixture
+def stored(bao_tls, vx):
+    name = vx.name("rootfs")
+    pw = vx.secret("pw")
+    bao_tls.put_kv2(name, {"password": pw})
+    return name, pw
+
+
+def child_path(root: Path) -> str:
+    # Under qemu -L the guest still sees absolute paths of the host for
+    # files it opens, so the dump goes to the real path there.
+    return str(root / "out" / "dump") if EMU else "/out/dump"
+
+
+def no_secret(p, *values):
+    for v in values:
+        assert v not in p.stdout and v not in p.stderr, "secret in vaultexec output"
+
+
+def test_secret_reaches_child_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    name, pw = stored
+    root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == [
+        "envdump", "etc/ssl/certs/ca-certificates.crt", "vaultexec"]
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=REDIS_PASSWORD",
+                               "--log-level", "debug", "--", "/envdump", child_path(root), "--flag-for-child"],
+                    env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 0, p.stderr
+    argv, env = read_dump(root / "out" / "dump")
+    assert env["REDIS_PASSWORD"] == pw
+    assert "VAULT_TOKEN" not in env
+    assert argv[1:] == [child_path(root), "--flag-for-child"]
+    # it says which CA bundle it found
+    assert "/etc/ssl/certs/ca-certificates.crt" in p.stderr
+
+
+def test_check_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    name, pw = stored
+    root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=REDIS_PASSWORD",
+                               "--check", "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["env REDIS_PASSWORD"]
+    assert not (root / "out" / "dump").exists()
+
+
+def test_missing_secret_65_in_bare_root(bao_tls, vx, static_bin, envdump, tmp_path):
+    root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", vx.name("absent"), "--map", "password=P",
+                               "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, bao_tls.token)
+    assert p.returncode == 65, p.stderr
+    assert "no such secret" in p.stderr
+    assert not (root / "out" / "dump").exists()
+
+
+def test_missing_command_127_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    name, pw = stored
+    root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=P",
+                               "--", "/no-such-program"], env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 127, p.stderr
+    assert "/no-such-program" in p.stderr
+
+
+def test_no_ca_bundle_in_bare_root_is_said(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    name, pw = stored
+    root = make_root(tmp_path, static_bin, envdump, None)
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=P",
+                               "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 78, p.stderr
+    assert "no CA bundle found" in p.stderr
+    assert not (root / "out" / "dump").exists()
+
+
+def test_ca_cert_flag_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    name, pw = stored
+    root = make_root(tmp_path, static_bin, envdump, None)
+    shutil.copy2(bao_tls.ca, root / "ca.pem")
+    ca = str(root / "ca.pem") if EMU else "/ca.pem"
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--ca-cert", ca, "--service", name, "--map",
+                               "password=P", "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 0, p.stderr
+    assert read_dump(root / "out" / "dump")[1]["P"] == pw
+
+
+@pytest.mark.skipif(bool(EMU), reason="valgrind runs the host build only")
+def test_static_binary_under_valgrind(bao_tls, vx, stored, static_bin, envdump, tmp_path):
+    assert shutil.which("valgrind"), "valgrind is required (apt-get install valgrind)"
+    name, pw = stored
+    out = tmp_path / "dump"
+    p = subprocess.run(["valgrind", "--error-exitcode=99", "--leak-check=no", "-q", static_bin,
+                        "--addr", bao_tls.addr, "--ca-cert", bao_tls.ca, "--service", name,
+                        "--map", "password=P", "--", str(envdump), str(out)],
+                       env={"VAULT_TOKEN": bao_tls.token}, capture_output=True, text=True, timeout=120)
+    no_secret(p, pw, bao_tls.token)
+    assert p.returncode == 0, p.stderr
+    assert read_dump(out)[1]["P"] == pw
