@@ -70,116 +70,116 @@ struct opt_def {
 	const char *arg;     /* placeholder in --help */
 	const char *section; /* --help heading, printed when it changes */
 	const char *help;
-	const char *also;    /* other variables read, lowest precedence last */
+	const char *also; /* other variables read, lowest precedence last */
 };
 
 static const struct opt_def opts[] = {
-	{"addr", OPT_ADDR, K_VALUE, "URL", "Connection",
-	 "Vault address; a path prefix is kept; unix:///path.sock for a socket "
-	 "(default https://127.0.0.1:8200)",
-	 "BAO_AGENT_ADDR, VAULT_AGENT_ADDR, BAO_ADDR, VAULT_ADDR"},
-	{"namespace", OPT_NAMESPACE, K_VALUE, "NS", NULL, "namespace, sent as X-Vault-Namespace",
-	 "BAO_NAMESPACE, VAULT_NAMESPACE"},
-	{"ca-cert", OPT_CA_CERT, K_VALUE, "FILE", NULL,
-	 "PEM bundle of trusted CAs; replaces the system roots", "BAO_CACERT, VAULT_CACERT"},
-	{"ca-path", OPT_CA_PATH, K_VALUE, "DIR", NULL,
-	 "directory of PEM CA files (every file, recursively)", "BAO_CAPATH, VAULT_CAPATH"},
-	{"client-cert", OPT_CLIENT_CERT, K_VALUE, "FILE", NULL, "PEM client certificate for TLS",
-	 "BAO_CLIENT_CERT, VAULT_CLIENT_CERT"},
-	{"client-key", OPT_CLIENT_KEY, K_VALUE, "FILE", NULL, "PEM private key of --client-cert",
-	 "BAO_CLIENT_KEY, VAULT_CLIENT_KEY"},
-	{"tls-server-name", OPT_TLS_SERVER_NAME, K_VALUE, "NAME", NULL,
-	 "server name for SNI and certificate checks", "BAO_TLS_SERVER_NAME, VAULT_TLS_SERVER_NAME"},
-	{"tls-skip-verify", OPT_TLS_SKIP_VERIFY, K_BOOL, "[=BOOL]", NULL,
-	 "do not verify the server certificate (insecure; warned every time)",
-	 "BAO_SKIP_VERIFY, VAULT_SKIP_VERIFY"},
-	{"wait", OPT_WAIT, K_VALUE, "DURATION", NULL,
-	 "deadline for Vault to be ready and for all reads (default 60s; 0 = one attempt)", NULL},
-	{"request-timeout", OPT_REQUEST_TIMEOUT, K_VALUE, "DURATION", NULL,
-	 "timeout of each request (default 60s)", "BAO_CLIENT_TIMEOUT, VAULT_CLIENT_TIMEOUT"},
-	{"auth", OPT_AUTH, K_VALUE, "METHOD", "Login",
-	 "login method: token (default), approle, kubernetes, jwt, cert", NULL},
-	{"auth-mount", OPT_AUTH_MOUNT, K_VALUE, "PATH", NULL,
-	 "mount path of the login method (default: the method's name)", NULL},
-	{"token-file", OPT_TOKEN_FILE, K_VALUE, "FILE", NULL,
-	 "read the token from FILE (else BAO_TOKEN or VAULT_TOKEN)", "VAULT_TOKEN_FILE"},
-	{"role-id", OPT_ROLE_ID, K_VALUE, "ID", NULL, "approle: the role ID", NULL},
-	{"role-id-file", OPT_ROLE_ID_FILE, K_VALUE, "FILE", NULL,
-	 "approle: read the role ID from FILE", NULL},
-	{"secret-id-file", OPT_SECRET_ID_FILE, K_VALUE, "FILE", NULL,
-	 "approle: read the secret ID from FILE", "VAULT_SECRET_ID_FILE"},
-	{"secret-id", OPT_SECRET_ID, K_VALUE, "SECRET", NULL,
-	 "approle: the secret ID; blanked from argv, but visible until then: use a file", NULL},
-	{"secret-id-wrapped", OPT_SECRET_ID_WRAPPED, K_BOOL, "[=BOOL]", NULL,
-	 "approle: the secret ID is a response-wrapping token; its creation path is checked "
-	 "(auth/MOUNT/role/ROLE/secret-id, any ROLE without --role), then it is unwrapped",
-	 NULL},
-	{"role", OPT_ROLE, K_VALUE, "NAME", NULL,
-	 "kubernetes (required), jwt (else the default role), approle (checks the wrapping "
-	 "token)",
-	 NULL},
-	{"jwt-file", OPT_JWT_FILE, K_VALUE, "FILE", NULL,
-	 "kubernetes, jwt: the JWT, read at login (kubernetes default "
-	 "/var/run/secrets/kubernetes.io/serviceaccount/token)",
-	 NULL},
-	{"cert-role", OPT_CERT_ROLE, K_VALUE, "NAME", NULL,
-	 "cert: the certificate role (else any that matches --client-cert)", NULL},
-	{"revoke-token", OPT_REVOKE_TOKEN, K_BOOL, "[=BOOL]", NULL,
-	 "revoke the login token before exec; off by default because revoking also revokes "
-	 "every lease the token created",
-	 NULL},
-	{"token-sink", OPT_TOKEN_SINK, K_VALUE, "FILE", NULL,
-	 "write the token to FILE (0600, atomically) for the command; otherwise it never "
-	 "leaves vaultexec",
-	 NULL},
-	{"service", OPT_SERVICE, K_VALUE, "NAME", "Secrets",
-	 "default secret is <kv-mount>/NAME (GET /v1/secret/data/NAME)", NULL},
-	{"secret", OPT_SECRET, K_VALUE, "PATH", NULL,
-	 "default secret as a path: secret/app or secret/data/app", NULL},
-	{"kv-mount", OPT_KV_MOUNT, K_VALUE, "MOUNT", NULL, "KV mount (default secret)", NULL},
-	{"kv-version", OPT_KV_VERSION, K_VALUE, "1|2|auto", NULL,
-	 "KV engine version (default 2; auto asks sys/internal/ui/mounts)", NULL},
-	{"map", OPT_MAP, K_REPEAT, "FIELD=ENV", NULL,
-	 "field into a variable; FIELD may be PATH#FIELD[#VERSION]; a=A,b=B lists", NULL},
-	{"map-all", OPT_MAP_ALL, K_OPTIONAL, "[=PREFIX]", NULL,
-	 "every field of the default secret, upper-cased, [^A-Z0-9_] as _", NULL},
-	{"env", OPT_ENV, K_REPEAT, "NAME=TEMPLATE", NULL,
-	 "compose a variable: {{ field | urlencode }}, filters urlencode base64 json "
-	 "default \"x\" trim upper lower",
-	 NULL},
-	{"file", OPT_FILE, K_REPEAT, "DEST=TEMPLATE", NULL,
-	 "render a file (DEST=@TEMPLATE_FILE reads the template), written atomically", NULL},
-	{"file-mode", OPT_FILE_MODE, K_VALUE, "OCTAL", NULL, "mode of --file files (default 0600)",
-	 NULL},
-	{"no-env-refs", OPT_NO_ENV_REFS, K_BOOL, "", NULL,
-	 "do not resolve inherited vault:PATH#FIELD and ${vault:PATH#FIELD} values", NULL},
-	{"allow-missing", OPT_ALLOW_MISSING, K_BOOL, "", NULL,
-	 "a missing secret or field leaves its variable unset, with a warning", NULL},
-	{"keep-env", OPT_KEEP_ENV, K_REPEAT, "NAME", NULL,
-	 "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)", NULL},
-	{"check", OPT_CHECK, K_BOOL, "", "Control",
-	 "do everything but exec; print the names of variables and files", NULL},
-	{"log-level", OPT_LOG_LEVEL, K_VALUE, "LEVEL", NULL, "error, warn, info (default), debug",
-	 NULL},
-	{"log-format", OPT_LOG_FORMAT, K_VALUE, "FORMAT", NULL, "text (default) or json", NULL},
-	{"version", OPT_VERSION, K_ACTION, "", NULL, "print the version and exit", NULL},
-	{"help", OPT_HELP, K_ACTION, "", NULL, "print this help and exit", NULL},
+    {"addr", OPT_ADDR, K_VALUE, "URL", "Connection",
+     "Vault address; a path prefix is kept; unix:///path.sock for a socket "
+     "(default https://127.0.0.1:8200)",
+     "BAO_AGENT_ADDR, VAULT_AGENT_ADDR, BAO_ADDR, VAULT_ADDR"},
+    {"namespace", OPT_NAMESPACE, K_VALUE, "NS", NULL, "namespace, sent as X-Vault-Namespace",
+     "BAO_NAMESPACE, VAULT_NAMESPACE"},
+    {"ca-cert", OPT_CA_CERT, K_VALUE, "FILE", NULL,
+     "PEM bundle of trusted CAs; replaces the system roots", "BAO_CACERT, VAULT_CACERT"},
+    {"ca-path", OPT_CA_PATH, K_VALUE, "DIR", NULL,
+     "directory of PEM CA files (every file, recursively)", "BAO_CAPATH, VAULT_CAPATH"},
+    {"client-cert", OPT_CLIENT_CERT, K_VALUE, "FILE", NULL, "PEM client certificate for TLS",
+     "BAO_CLIENT_CERT, VAULT_CLIENT_CERT"},
+    {"client-key", OPT_CLIENT_KEY, K_VALUE, "FILE", NULL, "PEM private key of --client-cert",
+     "BAO_CLIENT_KEY, VAULT_CLIENT_KEY"},
+    {"tls-server-name", OPT_TLS_SERVER_NAME, K_VALUE, "NAME", NULL,
+     "server name for SNI and certificate checks", "BAO_TLS_SERVER_NAME, VAULT_TLS_SERVER_NAME"},
+    {"tls-skip-verify", OPT_TLS_SKIP_VERIFY, K_BOOL, "[=BOOL]", NULL,
+     "do not verify the server certificate (insecure; warned every time)",
+     "BAO_SKIP_VERIFY, VAULT_SKIP_VERIFY"},
+    {"wait", OPT_WAIT, K_VALUE, "DURATION", NULL,
+     "deadline for Vault to be ready and for all reads (default 60s; 0 = one attempt)", NULL},
+    {"request-timeout", OPT_REQUEST_TIMEOUT, K_VALUE, "DURATION", NULL,
+     "timeout of each request (default 60s)", "BAO_CLIENT_TIMEOUT, VAULT_CLIENT_TIMEOUT"},
+    {"auth", OPT_AUTH, K_VALUE, "METHOD", "Login",
+     "login method: token (default), approle, kubernetes, jwt, cert", NULL},
+    {"auth-mount", OPT_AUTH_MOUNT, K_VALUE, "PATH", NULL,
+     "mount path of the login method (default: the method's name)", NULL},
+    {"token-file", OPT_TOKEN_FILE, K_VALUE, "FILE", NULL,
+     "read the token from FILE (else BAO_TOKEN or VAULT_TOKEN)", "VAULT_TOKEN_FILE"},
+    {"role-id", OPT_ROLE_ID, K_VALUE, "ID", NULL, "approle: the role ID", NULL},
+    {"role-id-file", OPT_ROLE_ID_FILE, K_VALUE, "FILE", NULL, "approle: read the role ID from FILE",
+     NULL},
+    {"secret-id-file", OPT_SECRET_ID_FILE, K_VALUE, "FILE", NULL,
+     "approle: read the secret ID from FILE", "VAULT_SECRET_ID_FILE"},
+    {"secret-id", OPT_SECRET_ID, K_VALUE, "SECRET", NULL,
+     "approle: the secret ID; blanked from argv, but visible until then: use a file", NULL},
+    {"secret-id-wrapped", OPT_SECRET_ID_WRAPPED, K_BOOL, "[=BOOL]", NULL,
+     "approle: the secret ID is a response-wrapping token; its creation path is checked "
+     "(auth/MOUNT/role/ROLE/secret-id, any ROLE without --role), then it is unwrapped",
+     NULL},
+    {"role", OPT_ROLE, K_VALUE, "NAME", NULL,
+     "kubernetes (required), jwt (else the default role), approle (checks the wrapping "
+     "token)",
+     NULL},
+    {"jwt-file", OPT_JWT_FILE, K_VALUE, "FILE", NULL,
+     "kubernetes, jwt: the JWT, read at login (kubernetes default "
+     "/var/run/secrets/kubernetes.io/serviceaccount/token)",
+     NULL},
+    {"cert-role", OPT_CERT_ROLE, K_VALUE, "NAME", NULL,
+     "cert: the certificate role (else any that matches --client-cert)", NULL},
+    {"revoke-token", OPT_REVOKE_TOKEN, K_BOOL, "[=BOOL]", NULL,
+     "revoke the login token before exec; off by default because revoking also revokes "
+     "every lease the token created",
+     NULL},
+    {"token-sink", OPT_TOKEN_SINK, K_VALUE, "FILE", NULL,
+     "write the token to FILE (0600, atomically) for the command; otherwise it never "
+     "leaves vaultexec",
+     NULL},
+    {"service", OPT_SERVICE, K_VALUE, "NAME", "Secrets",
+     "default secret is <kv-mount>/NAME (GET /v1/secret/data/NAME)", NULL},
+    {"secret", OPT_SECRET, K_VALUE, "PATH", NULL,
+     "default secret as a path: secret/app or secret/data/app", NULL},
+    {"kv-mount", OPT_KV_MOUNT, K_VALUE, "MOUNT", NULL, "KV mount (default secret)", NULL},
+    {"kv-version", OPT_KV_VERSION, K_VALUE, "1|2|auto", NULL,
+     "KV engine version (default 2; auto asks sys/internal/ui/mounts)", NULL},
+    {"map", OPT_MAP, K_REPEAT, "FIELD=ENV", NULL,
+     "field into a variable; FIELD may be PATH#FIELD[#VERSION]; a=A,b=B lists", NULL},
+    {"map-all", OPT_MAP_ALL, K_OPTIONAL, "[=PREFIX]", NULL,
+     "every field of the default secret, upper-cased, [^A-Z0-9_] as _", NULL},
+    {"env", OPT_ENV, K_REPEAT, "NAME=TEMPLATE", NULL,
+     "compose a variable: {{ field | urlencode }}, filters urlencode base64 json "
+     "default \"x\" trim upper lower",
+     NULL},
+    {"file", OPT_FILE, K_REPEAT, "DEST=TEMPLATE", NULL,
+     "render a file (DEST=@TEMPLATE_FILE reads the template), written atomically", NULL},
+    {"file-mode", OPT_FILE_MODE, K_VALUE, "OCTAL", NULL, "mode of --file files (default 0600)",
+     NULL},
+    {"no-env-refs", OPT_NO_ENV_REFS, K_BOOL, "", NULL,
+     "do not resolve inherited vault:PATH#FIELD and ${vault:PATH#FIELD} values", NULL},
+    {"allow-missing", OPT_ALLOW_MISSING, K_BOOL, "", NULL,
+     "a missing secret or field leaves its variable unset, with a warning", NULL},
+    {"keep-env", OPT_KEEP_ENV, K_REPEAT, "NAME", NULL,
+     "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)", NULL},
+    {"check", OPT_CHECK, K_BOOL, "", "Control",
+     "do everything but exec; print the names of variables and files", NULL},
+    {"log-level", OPT_LOG_LEVEL, K_VALUE, "LEVEL", NULL, "error, warn, info (default), debug",
+     NULL},
+    {"log-format", OPT_LOG_FORMAT, K_VALUE, "FORMAT", NULL, "text (default) or json", NULL},
+    {"version", OPT_VERSION, K_ACTION, "", NULL, "print the version and exit", NULL},
+    {"help", OPT_HELP, K_ACTION, "", NULL, "print this help and exit", NULL},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
 static const char exit_codes_help[] =
-	"Exit codes:\n"
-	"  64   usage or configuration syntax\n"
-	"  65   secret or field missing, deleted, or not representable\n"
-	"  69   Vault not ready or unreachable before the --wait deadline\n"
-	"  70   internal error\n"
-	"  74   a --file could not be written\n"
-	"  77   permission denied or login refused\n"
-	"  78   configuration that cannot be used (unreadable CA or token file, TLS "
-	"verification failed)\n"
-	"  126  command not executable\n"
-	"  127  command not found\n"
-	"  After exec the exit code is the command's own.\n";
+    "Exit codes:\n"
+    "  64   usage or configuration syntax\n"
+    "  65   secret or field missing, deleted, or not representable\n"
+    "  69   Vault not ready or unreachable before the --wait deadline\n"
+    "  70   internal error\n"
+    "  74   a --file could not be written\n"
+    "  77   permission denied or login refused\n"
+    "  78   configuration that cannot be used (unreadable CA or token file, TLS "
+    "verification failed)\n"
+    "  126  command not executable\n"
+    "  127  command not found\n"
+    "  After exec the exit code is the command's own.\n";
 
 static void env_name_of(const struct opt_def *o, char *buf, size_t n)
 {
@@ -234,7 +234,8 @@ static void print_help(void)
 		if (o->id == OPT_HELP || o->id == OPT_VERSION)
 			snprintf(left, sizeof(left), "-%c, --%s", (char)o->id, o->name);
 		char text[400];
-		snprintf(text, sizeof(text), "%s%s", o->help, o->kind == K_REPEAT ? " (repeatable)" : "");
+		snprintf(text, sizeof(text), "%s%s", o->help,
+		         o->kind == K_REPEAT ? " (repeatable)" : "");
 		print_wrapped(left, text);
 	}
 	printf("\nEnvironment (a flag wins over its variable; repeatable options take a\n"
@@ -316,7 +317,8 @@ static int add_map(struct config *cfg, const char *item, size_t n, const char *o
 	const char *env = eq + 1;
 	size_t envlen = n - (size_t)(env - item);
 	if (!valid_env_name(env, envlen))
-		return bad(origin, "'%s': ENV must be a variable name ([A-Za-z_][A-Za-z0-9_]*)", copy);
+		return bad(origin, "'%s': ENV must be a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+		           copy);
 	char err[128];
 	struct secref ref;
 	if (secref_parse(item, (size_t)(eq - item), &ref, err, sizeof(err)) < 0) {
@@ -331,7 +333,7 @@ static int add_map(struct config *cfg, const char *item, size_t n, const char *o
 }
 
 static int add_tmpl(struct tmpl_spec **arr, size_t *n, const char *val, const char *origin,
-		    int is_file)
+                    int is_file)
 {
 	const char *eq = strchr(val, '=');
 	if (!eq || eq == val)
@@ -346,14 +348,14 @@ static int add_tmpl(struct tmpl_spec **arr, size_t *n, const char *val, const ch
 	if (is_file && text[0] == '@') {
 		size_t len;
 		if (read_file_limited(text + 1, 1 << 20, &sp.text, &len) < 0) {
-			log_error("%s %s: cannot read template file %s: %s", origin, sp.name, text + 1,
-				  strerror(errno));
+			log_error("%s %s: cannot read template file %s: %s", origin, sp.name,
+			          text + 1, strerror(errno));
 			free(sp.name);
 			return EXIT_CONFIG;
 		}
 		if (strlen(sp.text) != len) {
 			log_error("%s %s: template file %s holds a NUL byte", origin, sp.name,
-				  text + 1);
+			          text + 1);
 			free(sp.name);
 			free(sp.text);
 			return EXIT_USAGE;
@@ -394,14 +396,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 		break;
 	case OPT_WAIT:
 		if (parse_duration_ms(val, &cfg->wait_ms) < 0)
-			return bad(origin, "'%s' is not a duration (500ms, 30s, 2m, 1h, or seconds)",
-				   val);
+			return bad(origin,
+			           "'%s' is not a duration (500ms, 30s, 2m, 1h, or seconds)", val);
 		break;
 	case OPT_REQUEST_TIMEOUT:
 		if (parse_duration_ms(val, &v) < 0 || v == 0)
-			return bad(origin,
-				   "'%s' is not a positive duration (500ms, 30s, 2m, 1h, or seconds)",
-				   val);
+			return bad(
+			    origin,
+			    "'%s' is not a positive duration (500ms, 30s, 2m, 1h, or seconds)",
+			    val);
 		cfg->request_timeout_ms = v;
 		break;
 	case OPT_AUTH:
@@ -454,8 +457,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 		while (n && *val == '/')
 			val++, n--;
 		if (!n || memchr(val, '#', n) || !secpath_valid(val, n))
-			return bad(origin, "'%s' is not a secret path (no '#', '.' or '..' segments)",
-				   val);
+			return bad(origin,
+			           "'%s' is not a secret path (no '#', '.' or '..' segments)", val);
 		free(cfg->default_path);
 		cfg->default_path = xstrndup(val, n);
 		free(cfg->service);
@@ -581,7 +584,7 @@ static int apply_bool(struct config *cfg, enum opt_id id, bool on)
 }
 
 static int apply_def(struct config *cfg, const struct opt_def *o, const char *val,
-		     const char *origin)
+                     const char *origin)
 {
 	if (o->kind == K_BOOL) {
 		bool on = true;
@@ -655,14 +658,14 @@ static int apply_vault_vars(struct config *cfg, char **envp, const bool *seen)
 		enum opt_id id;
 		const char *suffix;
 	} map[] = {
-		{OPT_ADDR, "ADDR"},
-		{OPT_NAMESPACE, "NAMESPACE"},
-		{OPT_CA_CERT, "CACERT"},
-		{OPT_CA_PATH, "CAPATH"},
-		{OPT_CLIENT_CERT, "CLIENT_CERT"},
-		{OPT_CLIENT_KEY, "CLIENT_KEY"},
-		{OPT_TLS_SERVER_NAME, "TLS_SERVER_NAME"},
-		{OPT_REQUEST_TIMEOUT, "CLIENT_TIMEOUT"},
+	    {OPT_ADDR, "ADDR"},
+	    {OPT_NAMESPACE, "NAMESPACE"},
+	    {OPT_CA_CERT, "CACERT"},
+	    {OPT_CA_PATH, "CAPATH"},
+	    {OPT_CLIENT_CERT, "CLIENT_CERT"},
+	    {OPT_CLIENT_KEY, "CLIENT_KEY"},
+	    {OPT_TLS_SERVER_NAME, "TLS_SERVER_NAME"},
+	    {OPT_REQUEST_TIMEOUT, "CLIENT_TIMEOUT"},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		if (seen[map[i].id - OPT_ADDR])
@@ -746,8 +749,8 @@ static int finish(struct config *cfg)
 	for (size_t i = 0; i < cfg->nmaps; i++) {
 		if (!cfg->maps[i].ref.path && !cfg->default_path) {
 			log_error("--map %s=%s: field of the default secret, but neither --service "
-				  "nor --secret is given",
-				  cfg->maps[i].ref.field, cfg->maps[i].env);
+			          "nor --secret is given",
+			          cfg->maps[i].ref.field, cfg->maps[i].env);
 			return EXIT_USAGE;
 		}
 		for (size_t j = 0; j < i; j++)
@@ -759,7 +762,8 @@ static int finish(struct config *cfg)
 	for (size_t i = 0; i < cfg->nenvs; i++) {
 		for (size_t j = 0; j < cfg->nmaps; j++)
 			if (strcmp(cfg->envs[i].name, cfg->maps[j].env) == 0) {
-				log_error("--env %s: variable is also set by --map", cfg->envs[i].name);
+				log_error("--env %s: variable is also set by --map",
+				          cfg->envs[i].name);
 				return EXIT_USAGE;
 			}
 		for (size_t j = 0; j < i; j++)
@@ -775,7 +779,8 @@ static int finish(struct config *cfg)
 				return EXIT_USAGE;
 			}
 	if (!cfg->child_argv || !cfg->child_argv[0]) {
-		log_error("no command given (vaultexec [OPTIONS] [--] COMMAND [ARG...]; see --help)");
+		log_error(
+		    "no command given (vaultexec [OPTIONS] [--] COMMAND [ARG...]; see --help)");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -789,8 +794,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 	struct option longopts[NOPTS + 1];
 	for (size_t i = 0; i < NOPTS; i++) {
 		int has = opts[i].kind == K_VALUE || opts[i].kind == K_REPEAT ? required_argument
-			  : opts[i].kind == K_ACTION			      ? no_argument
-									      : optional_argument;
+		          : opts[i].kind == K_ACTION                          ? no_argument
+		                                                              : optional_argument;
 		if (opts[i].id == OPT_NO_ENV_REFS || opts[i].id == OPT_ALLOW_MISSING ||
 		    opts[i].id == OPT_CHECK)
 			has = no_argument;
@@ -853,7 +858,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 			 * /proc/PID/cmdline; blank the copy there at once. */
 			memset(optarg, ' ', strlen(optarg));
 			log_warn("--secret-id: a secret on the command line is visible to other "
-				 "processes until blanked; use --secret-id-file");
+			         "processes until blanked; use --secret-id-file");
 		}
 		if (r)
 			return r;
@@ -886,13 +891,12 @@ static void tmpl_specs_free(struct tmpl_spec *a, size_t n)
 
 void config_free(struct config *cfg)
 {
-	char **strs[] = {&cfg->addr,	     &cfg->namespace_,	   &cfg->ca_cert,
-			 &cfg->ca_path,	     &cfg->client_cert,	   &cfg->client_key,
-			 &cfg->tls_server_name, &cfg->auth_method,	   &cfg->auth_mount,
-			 &cfg->token_file,   &cfg->role_id_file,   &cfg->secret_id_file,
-			 &cfg->role,	     &cfg->jwt_file,	   &cfg->cert_role,
-			 &cfg->token_sink,   &cfg->default_path, &cfg->service,   &cfg->kv_mount,
-			 &cfg->map_all_prefix};
+	char **strs[] = {
+	    &cfg->addr,         &cfg->namespace_, &cfg->ca_cert,         &cfg->ca_path,
+	    &cfg->client_cert,  &cfg->client_key, &cfg->tls_server_name, &cfg->auth_method,
+	    &cfg->auth_mount,   &cfg->token_file, &cfg->role_id_file,    &cfg->secret_id_file,
+	    &cfg->role,         &cfg->jwt_file,   &cfg->cert_role,       &cfg->token_sink,
+	    &cfg->default_path, &cfg->service,    &cfg->kv_mount,        &cfg->map_all_prefix};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;

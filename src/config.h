@@ -26,8 +26,8 @@ struct map_spec {
 
 /* --env NAME=TEMPLATE and --file DEST=TEMPLATE (template text, parsed later) */
 struct tmpl_spec {
-	char *name; /* variable name or destination path */
-	char *text; /* template source */
+	char *name;   /* variable name or destination path */
+	char *text;   /* template source */
 	char *origin; /* for messages: "--env NAME" or "--file DEST" */
 };
 
@@ -47,7 +47,7 @@ struct config {
 	/* login */
 	char *auth_method;
 	char *auth_mount;
-	char *token;      /* from BAO_TOKEN / VAULT_TOKEN; a secret */
+	char *token; /* from BAO_TOKEN / VAULT_TOKEN; a secret */
 	char *token_file;
 	char *role_id;
 	char *role_id_file;

@@ -11,6 +11,7 @@
 
 struct http_client {
 	CURL *curl;
+	CURLSH *share; /* connections, TLS sessions and DNS, across handles */
 	struct http_tls tls;
 	char *unix_socket;
 	struct curl_slist *connect_to;
@@ -83,10 +84,16 @@ int http_client_new(struct http_client **out, const struct http_tls *tls, const 
 	}
 	struct http_client *c = xcalloc(1, sizeof(*c));
 	c->curl = curl_easy_init();
-	if (!c->curl) {
+	c->share = curl_share_init();
+	if (!c->curl || !c->share) {
+		curl_easy_cleanup(c->curl);
+		curl_share_cleanup(c->share);
 		free(c);
 		return -1;
 	}
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	c->tls = *tls;
 	if (unix_socket)
 		c->unix_socket = xstrdup(unix_socket);
@@ -99,6 +106,7 @@ void http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	curl_easy_cleanup(c->curl);
+	curl_share_cleanup(c->share);
 	curl_slist_free_all(c->connect_to);
 	free(c->unix_socket);
 	free(c);
@@ -182,8 +190,8 @@ static enum http_status classify(CURLcode rc, struct http_client *c)
 static bool plaintext_reply(const char *errbuf)
 {
 	static const char *const marks[] = {"wrong version number", "packet length too long",
-	                                    "unknown protocol", "invalid SSL record",
-	                                    "INVALID_RECORD", "record layer failure"};
+	                                    "unknown protocol",     "invalid SSL record",
+	                                    "INVALID_RECORD",       "record layer failure"};
 	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
 		if (strstr(errbuf, marks[i]))
 			return true;
@@ -194,7 +202,7 @@ enum http_status http_request(struct http_client *c, const char *method, const c
                               const char *const *headers, const char *body, uint64_t timeout_ms,
                               struct http_response *resp, char *err, size_t errlen)
 {
-	CURL *h = c->curl;
+	CURL *h;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hl = NULL;
 	void *ctx[2] = {resp, c};
@@ -202,7 +210,18 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 
 	http_response_clear(resp);
 	c->too_large = false;
-	curl_easy_reset(h);
+	/* A fresh handle per request, not curl_easy_reset: libcurl before
+	 * 8.1.0 keeps a pointer to the previous response's last header and
+	 * follows it when the next response opens with a folded header line,
+	 * a use after free any server can trigger (curl#11101; found by
+	 * tests/fuzz/fuzz_http).  The share still reuses connections. */
+	curl_easy_cleanup(c->curl);
+	h = c->curl = curl_easy_init();
+	if (!h) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return HTTP_E_OTHER;
+	}
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 
 	if (c->tls.server_name && strncmp(url, "https://", 8) == 0) {
 		sni_url = apply_server_name(c, url);
@@ -231,6 +250,11 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "vaultexec/" VAULTEXEC_VERSION);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* Without it a timed-out request still waits for the threaded
+	 * resolver to finish, so --request-timeout would not bound DNS. */
+	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

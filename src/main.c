@@ -59,7 +59,7 @@ static int write_files(const struct job *j, mode_t mode)
 	for (size_t i = 0; i < j->nfiles && !r; i++)
 		if (j->files[i].content)
 			r = file_stage(j->files[i].path, j->files[i].content, j->files[i].len, mode,
-				       &tmps[i]);
+			               &tmps[i]);
 	for (size_t i = 0; i < j->nfiles && !r; i++)
 		if (tmps[i]) {
 			r = file_commit(tmps[i], j->files[i].path);
@@ -75,8 +75,7 @@ static int write_files(const struct job *j, mode_t mode)
 	return r;
 }
 
-static void log_success(const struct plan *p, const struct job *j, const char *cmd,
-			bool check)
+static void log_success(const struct plan *p, const struct job *j, const char *cmd, bool check)
 {
 	size_t nvars = 0, nfiles = 0;
 	for (size_t i = 0; i < j->nvars; i++)
@@ -85,10 +84,10 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 		nfiles += j->files[i].content != NULL;
 	struct strbuf sb = STRBUF_INIT;
 	plan_describe(p, &sb);
-	log_info("read %zu secret%s (%s), set %zu variable%s, %s %zu file%s; %s %s",
-		 plan_count(p), plan_count(p) == 1 ? "" : "s", sb.buf ? sb.buf : "", nvars,
-		 nvars == 1 ? "" : "s", check ? "would write" : "wrote", nfiles,
-		 nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
+	log_info("read %zu secret%s (%s), set %zu variable%s, %s %zu file%s; %s %s", plan_count(p),
+	         plan_count(p) == 1 ? "" : "s", sb.buf ? sb.buf : "", nvars, nvars == 1 ? "" : "s",
+	         check ? "would write" : "wrote", nfiles, nfiles == 1 ? "" : "s",
+	         check ? "check only, not running" : "exec", cmd);
 	sb_wipe(&sb);
 }
 

@@ -177,8 +177,9 @@ static int render_maps(struct job *j, struct plan *p)
 		int r = plan_lookup(p, &m->ref, &val, &len, why, sizeof(why));
 		if (r == 1) {
 			char what[300];
-			snprintf(what, sizeof(what), "--map %s%s%s=%s", m->ref.path ? m->ref.path : "",
-				 m->ref.path ? "#" : "", m->ref.field, m->env);
+			snprintf(what, sizeof(what), "--map %s%s%s=%s",
+			         m->ref.path ? m->ref.path : "", m->ref.path ? "#" : "",
+			         m->ref.field, m->env);
 			r = missing(j, what, why);
 			if (r == 1) {
 				add_var(j, m->env, NULL, false);

@@ -88,7 +88,8 @@ int secpath_valid(const char *path, size_t len)
 	for (const char *seg = path; seg <= end;) {
 		const char *slash = memchr(seg, '/', (size_t)(end - seg));
 		size_t n = slash ? (size_t)(slash - seg) : (size_t)(end - seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return 0;
 		if (!slash)
 			break;

@@ -50,9 +50,18 @@ def _skip_reason(rep) -> str:
     return str(lr)
 
 
-@pytest.hookimpl(wrapper=True)
+# Old-style hook wrappers: they work with Debian 12's pytest 7.2 as well as
+# current pytest.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    rep = yield
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.passed:
+        reg = _current["leaks"]
+        problems = reg.find_leaks() if reg is not None else []
+        if problems:
+            rep.outcome = "failed"
+            rep.longrepr = "SECRET LEAK in vaultexec output:\n" + "\n".join(problems)
     if rep.skipped and not hasattr(rep, "wasxfail"):
         reason = _skip_reason(rep)
         if item.get_closest_marker("optional") is None:
@@ -63,33 +72,21 @@ def pytest_runtest_makereport(item, call):
             )
         else:
             rep.sections.append(("optional skip", reason))
-    return rep
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
-    rep = yield
+    outcome = yield
+    rep = outcome.get_result()
     if rep.skipped:
         reason = _skip_reason(rep)
         rep.outcome = "failed"
         rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {reason}"
-    return rep
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _current["leaks"] = vxlib.LeakRegistry()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    try:
-        return (yield)
-    finally:
-        reg = _current["leaks"]
-        problems = reg.find_leaks() if reg is not None else []
-        if problems:
-            pytest.fail("SECRET LEAK in vaultexec output:\n" + "\n".join(problems), pytrace=False)
 
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 BODY = json.dumps({"data": {"value": "hunter2"}}).encode()
@@ -90,7 +91,7 @@ def openssl(*args: str, cwd: Path) -> None:
 def make_pki(d: Path) -> None:
     ext = d / "san.ext"
     (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+    ext.write_text("subjectAltName=DNS:localhost,DNS:vault.test,IP:127.0.0.1\n"
                    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
                    "extendedKeyUsage=serverAuth\n")
     for ca in ("ca", "otherca"):
@@ -200,6 +201,47 @@ class ProxyServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.connects: list[str] = []
 
 
+class DNSServer(threading.Thread):
+    """Tiny UDP DNS responder on a loopback address: vault.test -> 127.0.0.1,
+    slow.test -> never answers (to show request timeouts cover DNS)."""
+
+    def __init__(self, addr: str):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((addr, 53))
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.queries: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            labels, i = [], 12
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+                i += 1 + q[i]
+            name = ".".join(labels).lower()
+            qtype = struct.unpack_from(">H", q, i + 1)[0] if i + 3 <= len(q) else 0
+            self.queries.append(name)
+            if name == "slow.test":
+                continue
+            question = q[12:i + 5]
+            answers = b""
+            rcode = 0 if name == "vault.test" else 3
+            if name == "vault.test" and qtype == 1:
+                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 5, 4) + socket.inet_aton("127.0.0.1")
+            header = q[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
+            self.sock.sendto(header + question + answers, peer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(2)
+        self.sock.close()
+
+
 def serve(server) -> None:
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                      daemon=True).start()
@@ -210,6 +252,51 @@ def serve(server) -> None:
 def run(smoke: Path, *args: str) -> tuple[int, str]:
     p = subprocess.run([str(smoke), *args], capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout + p.stderr
+
+
+def dns_checks(smoke: Path, d: Path, ca: str, port: int) -> None:
+    """Real DNS through musl's resolver in libcurl's resolver thread, in a
+    private mount namespace whose /etc/resolv.conf points at DNSServer.
+    Needs root and unshare(1); skipped (not failed) without them."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("# skip DNS checks: need root and unshare(1)")
+        return
+    addr = "127.5.5.5"
+    try:
+        dns = DNSServer(addr)
+    except OSError as e:
+        print(f"# skip DNS checks: cannot bind {addr}:53 ({e})")
+        return
+    dns.start()
+    resolv = d / "resolv.conf"
+    resolv.write_text(f"nameserver {addr}\noptions timeout:5 attempts:2\n")
+    hosts = d / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+
+    def in_ns(*args: str) -> tuple[int, str, float]:
+        script = ('mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && '
+                  'shift 2 && exec "$@"')
+        t0 = time.monotonic()
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(resolv), str(hosts),
+                            str(smoke), *args], capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+
+    try:
+        probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                                'mount --bind "$1" /etc/resolv.conf', "sh", str(resolv)],
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0:
+            print(f"# skip DNS checks: no private mount namespace ({probe.stderr.strip()[:80]})")
+            return
+        rc, out, _ = in_ns(f"https://vault.test:{port}/v1/secret", "--cacert", ca)
+        check("DNS: name resolved by musl in the resolver thread",
+              rc == 0 and "value=hunter2" in out and "vault.test" in dns.queries, out)
+        rc, out, took = in_ns(f"https://slow.test:{port}/v1/secret", "--cacert", ca,
+                              "--timeout-ms", "1500")
+        check(f"DNS: request timeout (1.5 s, CURLOPT_QUICK_EXIT) covers a DNS server that "
+              f"never answers ({took:.1f}s)", rc == 3 and "(28)" in out and took < 4.5, out)
+    finally:
+        dns.close()
 
 
 def main() -> int:
@@ -297,6 +384,7 @@ def main() -> int:
                           "--cacert", ca, "--expect-tls", "TLSv1.2")
             check("HTTPS GET, TLS 1.2 only server, RSA cert (RSA-PSS ServerKeyExchange)",
                   rc == 0 and "value=hunter2" in out, out)
+            dns_checks(smoke, d, ca, p13)
             rc, out = run(smoke, f"https://localhost:{p13}/v1/secret", "--cacert",
                           str(d / "otherca.pem"))
             check("wrong CA is rejected", rc == 3 and ("certificate" in out.lower()

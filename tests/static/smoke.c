@@ -4,7 +4,7 @@
  * answer.  Driven by smoke-test.py.
  *
  *   static-smoke URL [--cacert FILE] [--cert FILE --key FILE] [--unix PATH]
- *                    [--proxy URL] [--expect-tls VERSION]
+ *                    [--proxy URL] [--expect-tls VERSION] [--timeout-ms N]
  *   static-smoke --features | --hardening
  *
  * Prints "tls=<version>" and "value=<data.value>"; exit status 0 on success.
@@ -19,6 +19,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The static build's Mbed TLS takes its entropy from mbedtls_hardware_poll()
+ * (MBEDTLS_ENTROPY_HARDWARE_ALT in subprojects/static/mbedtls_config.h);
+ * vaultexec defines it in src/util.c, this test program the same way. */
+#include <errno.h>
+#include <sys/random.h>
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen)
+{
+    (void)data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = getrandom(output + done, len - done, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        done += (size_t)r;
+    }
+    *olen = done;
+    return 0;
+}
 
 struct buf {
     char *data;
@@ -106,6 +129,7 @@ int main(int argc, char **argv)
 {
     const char *url = NULL, *cacert = NULL, *unix_path = NULL, *proxy = NULL, *expect_tls = NULL;
     const char *cert = NULL, *key = NULL;
+    long timeout_ms = 15000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--features"))
             return print_features();
@@ -117,6 +141,8 @@ int main(int argc, char **argv)
             unix_path = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--proxy"))
             proxy = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--timeout-ms"))
+            timeout_ms = strtol(argv[++i], NULL, 10);
         else if (i + 1 < argc && !strcmp(argv[i], "--cert"))
             cert = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--key"))
@@ -152,7 +178,11 @@ int main(int argc, char **argv)
     char err[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    /* Without this, libcurl 8.14's threaded resolver makes a timed-out
+     * transfer wait for getaddrinfo() to finish before returning. */
+    if (!getenv("SMOKE_NO_QUICK_EXIT"))
+        curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -1,0 +1,116 @@
+"""End-to-end suite: the examples' exporters, through vaultexec, against real
+databases and a real OpenBao, all on loopback ports; see README.md here.
+
+* A skip is a failure (the suite has no optional tests): a missing package
+  or binary fails with the command that installs it.
+* `world` (session): the temp root, the process registry, the leak scanner
+  (its /proc sampler runs for the whole session) and the OpenBao dev server.
+  test_zz_leaks.py, the last module, stops everything and scans.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import e2elib
+
+
+def _skip_reason(rep) -> str:
+    lr = rep.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        return str(lr[2])
+    return str(lr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = f"SKIP NOT ALLOWED in the e2e suite: {item.nodeid} was skipped ({_skip_reason(rep)})"
+    return rep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    rep = yield
+    if rep.skipped:
+        rep.outcome = "failed"
+        rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {_skip_reason(rep)}"
+    return rep
+
+
+REQUIRED = {
+    "vaultexec (build it: meson setup build && ninja -C build)": e2elib.vaultexec_bin(),
+    "redis-server": "/usr/bin/redis-server",
+    "initdb (postgresql)": str(e2elib.PG_BIN / "initdb"),
+    "psql": "/usr/bin/psql",
+    "mariadbd (mariadb-server)": "/usr/sbin/mariadbd",
+    "mariadb-install-db": "/usr/bin/mariadb-install-db",
+    "mariadb (client)": "/usr/bin/mariadb",
+    **{f"{k} (Debian package)": v for k, v in e2elib.DEBIAN_BIN.items()},
+    "current mysqld_exporter (built by tests/e2e/install.sh)": str(e2elib.CURRENT_MYSQLD_EXPORTER),
+}
+
+
+class World:
+    def __init__(self, root: Path):
+        self.root = root
+        self.t0 = time.monotonic()
+        self.procs = e2elib.Procs(root / "logs")
+        e2elib.COMMAND_LOG = root / "logs" / "commands.log"
+        self.leaks = e2elib.LeakScanner()
+        self.allowed_files: set[Path] = set()  # files --file rendered (may hold a password)
+        self.shm = Path(tempfile.mkdtemp(prefix="vaultexec-e2e-", dir="/dev/shm"))
+        self.bao = None
+        self.notes: list[str] = []
+
+    def note(self, msg: str):
+        self.notes.append(msg)
+
+
+@pytest.fixture(scope="session")
+def world():
+    missing = [f"{what}: {path}" for what, path in REQUIRED.items() if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            "missing for the e2e suite (run `bash tests/e2e/install.sh` as root):\n  " + "\n  ".join(missing),
+            pytrace=False,
+        )
+    if os.geteuid() != 0:
+        pytest.fail("the e2e suite runs as root (it starts the databases as the postgres and mysql users)",
+                    pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="vaultexec-e2e-"))
+    os.chmod(root, 0o755)  # postgres and mysql need to reach their dirs
+    w = World(root)
+    w.leaks.start()
+    w.bao = e2elib.Bao(w.procs, root / "openbao").start()
+    yield w
+    w.leaks.stop()
+    w.procs.stop_all()
+    if os.environ.get("VAULTEXEC_E2E_KEEP"):
+        print(f"\nkept {root} and {w.shm}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(w.shm, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    notes = getattr(terminalreporter.config, "_e2e_notes", None)
+    if notes:
+        terminalreporter.section("e2e notes")
+        for n in notes:
+            terminalreporter.write_line(n)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_notes(request, world):
+    yield
+    request.config._e2e_notes = world.notes + [
+        f"suite time {time.monotonic() - world.t0:.1f}s; /proc/*/cmdline sampled {world.leaks.samples} times"
+    ]
