@@ -640,8 +640,6 @@ static int apply_env_vars(struct config *cfg, char **envp)
 					r = apply_def(cfg, o, line, name);
 				p += n + (nl ? 1 : 0);
 			}
-		} else if (o->kind == K_BOOL) {
-			r = apply_def(cfg, o, val, name);
 		} else {
 			r = apply_def(cfg, o, val, name);
 		}

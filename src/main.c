@@ -84,10 +84,10 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 		nfiles += j->files[i].content != NULL;
 	struct strbuf sb = STRBUF_INIT;
 	plan_describe(p, &sb);
-	log_info("read %zu secret%s (%s), set %zu variable%s, %s %zu file%s; %s %s", plan_count(p),
-	         plan_count(p) == 1 ? "" : "s", sb.buf ? sb.buf : "", nvars, nvars == 1 ? "" : "s",
-	         check ? "would write" : "wrote", nfiles, nfiles == 1 ? "" : "s",
-	         check ? "check only, not running" : "exec", cmd);
+	log_info("read %zu secret%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s", plan_count(p),
+	         plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "", sb.len ? sb.buf : "",
+	         sb.len ? ")" : "", nvars, nvars == 1 ? "" : "s", check ? "would write" : "wrote",
+	         nfiles, nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
 	sb_wipe(&sb);
 }
 

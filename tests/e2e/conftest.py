@@ -20,6 +20,15 @@ import pytest
 import e2elib
 
 
+def pytest_configure(config):
+    # Long tracebacks print the arguments of the failing function, and some
+    # hold a password: keep them short unless asked otherwise.
+    if getattr(config.option, "tbstyle", "auto") == "auto":
+        config.option.tbstyle = "short"
+    if getattr(config.option, "showlocals", False):
+        raise pytest.UsageError("the e2e suite refuses --showlocals: locals hold passwords")
+
+
 def _skip_reason(rep) -> str:
     lr = rep.longrepr
     if isinstance(lr, tuple) and len(lr) == 3:

@@ -207,10 +207,14 @@ class LeakScanner:
             self._thread.join(5)
 
     # --- files ----------------------------------------------------------
-    def scan_tree(self, root: Path, allowed: set[Path], max_size: int = 64 << 20) -> list[str]:
+    def scan_tree(self, root: Path, allowed: set[Path], max_size: int = 64 << 20, depth: int | None = None) -> list[str]:
         hits = []
         allowed = {p.resolve() for p in allowed}
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            if depth is not None and len(Path(dirpath).relative_to(root).parts) >= depth:
+                dirnames[:] = []
+                if len(Path(dirpath).relative_to(root).parts) > depth:
+                    continue
             for fn in filenames:
                 p = Path(dirpath) / fn
                 try:

@@ -67,7 +67,8 @@ static int run_path(const char *path, size_t *count)
 		names[n++] = xasprintf("%s/%s", path, e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), names_cmp);
+	if (n) /* qsort(NULL, 0, ...) is still undefined */
+		qsort(names, n, sizeof(*names), names_cmp);
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
