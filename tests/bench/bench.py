@@ -183,8 +183,11 @@ def main():
         wrapper = os.path.join(tmp, "wrapper.sh")
         with open(wrapper, "w") as f:
             f.write(script)
+        # its footprint is every program it needs in the image
+        tools = [shell, shutil.which("wget" if "wget" in fetch else "curl"), shutil.which("grep"),
+                 shutil.which("sed"), shutil.which("cut")]
         row("shell wrapper (sh+%s+grep|sed|cut)" % ("wget" if "wget" in fetch else "curl"), shell,
-            [shell, wrapper, checker, password])
+            [shell, wrapper, checker, password], binsize=sum(size_of(t) for t in tools if t))
 
         ec = find("envconsul", args.peers_dir)
         row("envconsul", ec, [ec, "-once", "-no-prefix", "-upcase", "-secret", "secret/redis-1",

@@ -40,6 +40,10 @@ def version_of(binary: str) -> str:
     return (cp.stdout + cp.stderr).decode(errors="replace").splitlines()[0].strip()
 
 
+def debian_version(pkg: str) -> str:
+    return E.run(["dpkg-query", "-W", "-f=${Version}", pkg]).stdout.decode()
+
+
 class Stack:
     def __init__(self, world):
         self.world = world
@@ -103,6 +107,9 @@ class Stack:
 
     def start(self, compose, service, label=None, mysqld=CURRENT_MYSQLD, extra_env=None, extra_args=None):
         spec = self.spec(compose, service, mysqld, extra_args)
+        for a in spec.argv:  # files vaultexec renders may hold a password (mode checked at the end)
+            if a.startswith("--file="):
+                self.world.allowed_files.add(Path(a[len("--file="):].split("=", 1)[0]))
         env = E.minimal_env(HOME=str(self.home), **spec.env, **(extra_env or {}))
         proc = self.world.procs.start(label or service, spec.argv, env=env)
         return proc, spec
@@ -197,9 +204,11 @@ def stack(world):
 
     s.hosts["mongodb:27017"] = f"127.0.0.1:{E.free_port()}"  # nothing listens: see test_mongodb_uri
     world.note(f"OpenBao: {E.run([E.bao_bin(), 'version']).stdout.decode().strip()}")
-    world.note(f"mysqld_exporter: Debian {version_of(DEBIAN_MYSQLD)}; current {version_of(CURRENT_MYSQLD)}")
-    for k in ("redis_exporter", "postgres_exporter", "sql_exporter", "prometheus"):
-        world.note(f"{k}: {version_of(E.DEBIAN_BIN[k])}")
+    world.note(f"mysqld_exporter: Debian {debian_version('prometheus-mysqld-exporter')}; "
+               f"current: {version_of(CURRENT_MYSQLD)}")
+    for pkg in ("prometheus-redis-exporter", "prometheus-postgres-exporter", "prometheus-sql-exporter",
+                "prometheus", "redis-server", "postgresql-15", "mariadb-server"):
+        world.note(f"{pkg}: {debian_version(pkg)} (Debian)")
     yield s
 
 
@@ -428,8 +437,6 @@ def test_mysql_password_pitfalls(stack, world, char, expect):
             except AssertionError:
                 got[svc] = E.metric(E.scrape(spec.listen_port), "mysql_up") if E.port_open(spec.listen_port) else None
             finally:
-                if "/run/mysqld_exporter" in spec.tmpfs:
-                    world.allowed_files.add(spec.tmpfs["/run/mysqld_exporter"] / ".my.cnf")
                 proc.stop()
     finally:
         stack.my.set_login("exporter", stack.secrets["mysql"]["password"])

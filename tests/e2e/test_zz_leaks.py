@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import e2elib as E
@@ -28,6 +29,11 @@ def test_no_password_in_any_argv_log_or_file(world):
     for home in (Path.home(), Path("/var/lib/postgresql"), Path("/var/lib/mysql")):
         if home.is_dir():  # shell and client histories: the top level only
             hits += world.leaks.scan_tree(home, world.allowed_files, depth=0)
+    for f in sorted(world.allowed_files):
+        if f.exists():
+            mode = stat.S_IMODE(f.stat().st_mode)
+            if mode != 0o600:
+                hits.append(f"{f}: rendered with mode {oct(mode)}, not 0600")
     assert world.leaks.samples > 10, f"the /proc sampler ran only {world.leaks.samples} times"
     assert not hits, "passwords found:\n" + "\n".join(hits)
     world.note(f"leak scan: {len(world.leaks.values)} passwords, {world.leaks.samples} /proc samples, "
