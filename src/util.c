@@ -324,28 +324,3 @@ uint64_t random_u64(void)
 	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
 	return v ^ (v >> 31);
 }
-
-#ifdef VAULTEXEC_STATIC
-/* The entropy source of the static build's mbedtls (see
- * subprojects/static/mbedtls_config.h): getrandom(2), which needs no /dev.
- * It lives here because util.o is always linked, so the reference from
- * libmbedcrypto.a resolves. */
-int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
-
-int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen)
-{
-	(void)data;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t r = getrandom(output + done, len - done, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)r;
-	}
-	*olen = done;
-	return 0;
-}
-#endif

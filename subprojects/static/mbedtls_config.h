@@ -85,7 +85,7 @@
 #define MBEDTLS_ENTROPY_C
 /* mbedtls uses getrandom() only with glibc; on musl it reads /dev/urandom,
  * which a bare root filesystem may not have.  vaultexec supplies a
- * getrandom()-based source instead (mbedtls_hardware_poll in src/util.c). */
+ * getrandom()-based source instead (mbedtls_hardware_poll in subprojects/static/entropy.c). */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 #define MBEDTLS_ENTROPY_HARDWARE_ALT
 #define MBEDTLS_ERROR_C                 /* readable TLS errors in vaultexec's messages */

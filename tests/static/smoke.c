@@ -20,29 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The static build's Mbed TLS takes its entropy from mbedtls_hardware_poll()
- * (MBEDTLS_ENTROPY_HARDWARE_ALT in subprojects/static/mbedtls_config.h);
- * vaultexec defines it in src/util.c, this test program the same way. */
-#include <errno.h>
-#include <sys/random.h>
-int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
-int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen)
-{
-    (void)data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t r = getrandom(output + done, len - done, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        done += (size_t)r;
-    }
-    *olen = done;
-    return 0;
-}
-
 struct buf {
     char *data;
     size_t len;
