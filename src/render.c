@@ -21,7 +21,9 @@ static const char inline_open[] = "${vault:";
 static int parse_envref(const char *entry, struct envref *out)
 {
 	const char *eq = strchr(entry, '=');
-	if (!eq)
+	/* "=value" names no variable: passed on untouched, never resolved
+	 * (found by tests/fuzz/fuzz_kv). */
+	if (!eq || eq == entry)
 		return 0;
 	const char *val = eq + 1;
 	bool whole = strncmp(val, "vault:", 6) == 0;

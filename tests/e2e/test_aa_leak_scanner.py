@@ -14,7 +14,7 @@ def test_scanner_sees_a_canary_in_argv_and_in_a_file(world, tmp_path):
     scanner.register("canary", canary)
     scanner.start()
     try:
-        p = world.procs.start("canary", ["sleep", "0.5", canary.split("-")[0]])
+        p = world.procs.start("canary", ["/bin/sh", "-c", "sleep 0.5", canary.split("-")[0]])
         p.wait(5)
         deadline = time.monotonic() + 2
         while not scanner.cmdline_hits and time.monotonic() < deadline:

@@ -306,6 +306,77 @@ def test_mongodb_uri(stack):
     assert got["argv"][1:] == [f"--web.listen-address=127.0.0.1:{spec.listen_port}"]
 
 
+class KubeContainer(E.Compose):
+    """The exporter container of examples/kubernetes/postgres-exporter.yaml
+    as a compose-like service (command -> entrypoint, args -> command)."""
+
+    def __init__(self):
+        self.dir = E.EXAMPLES / "kubernetes"
+        self.path = self.dir / "postgres-exporter.yaml"
+        self.docs = [d for d in yaml.safe_load_all(self.path.read_text()) if d]
+        dep = next(d for d in self.docs if d["kind"] == "Deployment")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        self.sa = next(d for d in self.docs if d["kind"] == "ServiceAccount")["metadata"]
+        self.container = c
+        self.services = {"postgres-exporter-k8s": {
+            "entrypoint": c["command"], "command": c["args"],
+            # VAULT_CACERT names the cluster's CA: the test's OpenBao is plain HTTP.
+            "environment": {e["name"]: e["value"] for e in c.get("env", []) if e["name"] != "VAULT_CACERT"},
+        }}
+
+
+def test_kubernetes_pod_command_with_kubernetes_auth(stack, world, tmp_path):
+    """The pod's exporter command, run as is (plus --jwt-file: no kubelet
+    here), logging in to OpenBao's kubernetes auth method with a service
+    account token that a stand-in for the Kubernetes TokenReview API vouches
+    for.  The role is bound to the manifest's service account and grants the
+    example's postgres-exporter policy."""
+    import sys
+
+    sys.path.insert(0, str(E.REPO / "tests" / "integration"))
+    import auth_helpers as ah  # TokenReviewServer, unsigned_sa_jwt
+
+    kube = KubeContainer()
+    cmd = kube.container["command"]
+    role = next(a.split("=", 1)[1] for a in cmd if a.startswith("--role="))
+    assert "--auth=kubernetes" in cmd
+    ns, sa = kube.sa["namespace"], kube.sa["name"]
+    reviewer = "reviewer-" + E.secrets.token_hex(8)
+    trs = ah.TokenReviewServer(reviewer)
+    try:
+        ca = tmp_path / "ca.pem"
+        cp = E.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "ca.key",
+                    "-out", ca, "-subj", "/CN=k8s-ca", "-days", "1"])
+        assert cp.returncode == 0, cp.stderr.decode()
+        stack.bao.api("POST", "sys/auth/kubernetes", {"type": "kubernetes"})
+        stack.bao.api("POST", "auth/kubernetes/config", {
+            "kubernetes_host": trs.url, "kubernetes_ca_cert": ca.read_text(),
+            "disable_local_ca_jwt": True, "token_reviewer_jwt": reviewer,
+        })
+        stack.bao.api("POST", f"auth/kubernetes/role/{role}", {
+            "bound_service_account_names": [sa], "bound_service_account_namespaces": [ns],
+            "token_policies": ["postgres-exporter"], "token_ttl": "10m",
+        })
+        uid = "uid-" + E.secrets.token_hex(6)
+        jwt = ah.unsigned_sa_jwt(ns, sa, uid)
+        trs.accept(jwt, ns, sa, uid)
+        world.leaks.register("kubernetes service account token", jwt)
+        jfile = tmp_path / "token"
+        jfile.write_text(jwt)
+        spec = kube.run_spec(
+            "postgres-exporter-k8s", hosts=stack.hosts,
+            binaries={**stack.binaries(), "/vaultexec-bin/vaultexec": E.vaultexec_bin()},
+            tokens_dir=stack.tokens, tmp=world.shm, vault_addr=stack.bao.addr,
+        )
+        argv = [spec.argv[0], f"--jwt-file={jfile}", *spec.argv[1:]]
+        proc = world.procs.start("postgres-exporter-k8s", argv, env=E.minimal_env(HOME=str(stack.home), **spec.env))
+        stack.wait_metric(proc, spec.listen_port, "pg_up", 1)
+        proc.stop()
+        assert any(r["spec"].get("token") == jwt for r in trs.reviews), "OpenBao never asked the TokenReview API"
+    finally:
+        trs.close()
+
+
 def test_prometheus_scrapes_every_exporter(stack, world):
     """A real Prometheus with the stack's scrape config (targets pointed at
     the local ports; MongoDB's dropped, as nothing runs it here)."""

@@ -17,13 +17,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* A broken invariant is a finding: abort so libFuzzer (or the replay
  * driver) reports it with the input that caused it. */
-#define FUZZ_CHECK(cond)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
+#define FUZZ_CHECK(cond)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
 			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-			        #cond);                                                   \
-			abort();                                                          \
-		}                                                                         \
+			        #cond);                                                      \
+			abort();                                                             \
+		}                                                                            \
 	} while (0)
 
 /* The input split on NUL bytes into heap strings, NULL-terminated.  A
@@ -76,7 +76,8 @@ static inline int fz_has_at_path(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < size; i++) {
 		if (data[i] != '@')
 			continue;
-		for (size_t j = i + 1; j < size && data[j] && data[j] != '\n' && data[j] != ','; j++)
+		for (size_t j = i + 1; j < size && data[j] && data[j] != '\n' && data[j] != ',';
+		     j++)
 			if (data[j] == '/')
 				return 1;
 	}

@@ -65,8 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 	if ((mode & 3) == 0) {
 		r = vault_wait_ready(v);
-		FUZZ_CHECK(r == 0 || r == EXIT_UNAVAILABLE || r == EXIT_NOPERM ||
-		           r == EXIT_CONFIG);
+		FUZZ_CHECK(r == 0 || r == EXIT_UNAVAILABLE || r == EXIT_NOPERM || r == EXIT_CONFIG);
 	} else {
 		struct vault_reply rep;
 		static const char *const paths[] = {"", "secret/data/app", "secret/app",

@@ -1,14 +1,18 @@
-/* From options to the child's environment with canned Vault answers:
- * config_parse, job_prepare, plan_fetch (KV v1 and v2 shapes, deleted
- * and destroyed versions, --kv-version auto's mount lookup), job_render
- * (--map, --map-all, --env, --file, vault: references) and env_build, with
- * every request answered by the fake server (fakeserver.h).
+/* From options to the child's environment with canned Vault answers, the
+ * steps of main() but exec: config_parse, job_prepare, auth_prepare and
+ * auth_login (approle with or without a wrapped secret ID: login and
+ * unwrap answers), plan_fetch (KV v1 and v2 shapes, deleted and destroyed
+ * versions, --kv-version auto's mount lookup), job_render (--map,
+ * --map-all, --env, --file, vault: references), auth_handoff
+ * (--revoke-token) and env_build, with every request answered by the fake
+ * server (fakeserver.h).
  *
  * Input, split on NUL: ARG... \0\0 ENV... \0\0 ANSWER...  argv gets
  * "vaultexec" in front and the command "true" at the end.  An answer is
  * a JSON body, optionally preceded by a status and a space ("404 {}");
- * it is sent with Content-Length.  The connection options that would make
- * the harness read files or leave the socket are reset after parsing. */
+ * it is sent with Content-Length.  Options that would make the harness
+ * read or write files or leave the socket are dropped after parsing (the
+ * token method then gets a made-up token). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +79,8 @@ static void check_envp(char **envp, const struct config *cfg, const struct job *
 			kept |= strlen(cfg->keep_env.v[k]) == n &&
 			        !memcmp(cfg->keep_env.v[k], envp[i], n);
 		for (size_t k = 0; k < j->nvars; k++)
-			kept |= strlen(j->vars[k].name) == n && !memcmp(j->vars[k].name, envp[i], n);
+			kept |=
+			    strlen(j->vars[k].name) == n && !memcmp(j->vars[k].name, envp[i], n);
 		if (!kept) {
 			FUZZ_CHECK(strncmp(envp[i], "VAULTEXEC_", 10) != 0);
 			FUZZ_CHECK(strncmp(envp[i], "VAULT_TOKEN=", 12) != 0);
@@ -118,22 +123,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drop(&cfg.client_cert);
 	drop(&cfg.client_key);
 	drop(&cfg.tls_server_name);
+	drop(&cfg.token_file);
+	drop(&cfg.role_id_file);
+	drop(&cfg.secret_id_file);
+	drop(&cfg.jwt_file);
+	drop(&cfg.token_sink);
+	if (!cfg.token)
+		cfg.token = xstrdup("s.fuzztoken");
 	cfg.tls_skip_verify = false;
 	cfg.wait_ms = 0;
 	cfg.request_timeout_ms = 2000;
 
 	struct plan *p = plan_new(&cfg);
 	struct job j;
+	struct auth_state auth = {0};
 	struct vault *v = NULL;
 	r = job_prepare(&j, &cfg, envp, p);
 	if (r == 0)
+		r = auth_prepare(&cfg, &auth);
+	if (r == 0)
 		r = vault_open(&v, &cfg);
-	if (r == 0) {
-		vault_set_token(v, "s.fuzztoken");
+	if (r == 0)
+		r = auth_login(v, &cfg, &auth);
+	if (r == 0)
 		r = plan_fetch(p, v);
-	}
 	if (r == 0)
 		r = job_render(&j, p);
+	if (r == 0)
+		r = auth_handoff(v, &cfg, &auth, true);
 	FUZZ_CHECK(r >= 0 && r <= 78);
 	if (r == 0) {
 		struct strbuf sb = STRBUF_INIT;
@@ -152,11 +169,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t k = 0; k < j.nfiles; k++)
 			FUZZ_CHECK(!j.files[k].content ||
 			           strlen(j.files[k].content) == j.files[k].len);
-		const struct auth_method *am = auth_find(cfg.auth_method);
-		char **child = env_build(envp, &cfg, am ? am->scrub_env : NULL, j.vars, j.nvars);
+		FUZZ_CHECK(auth.method && auth.token && auth.token[0]);
+		char **child = env_build(envp, &cfg, auth.method->scrub_env, j.vars, j.nvars);
 		check_envp(child, &cfg, &j);
 		env_free(child);
 	}
+	auth_clear(&auth);
 	vault_close(v);
 	job_free(&j);
 	plan_free(p);

@@ -57,7 +57,7 @@ static void check_duration(const char *s)
 	FUZZ_CHECK(d > 0);
 	unsigned long long v = strtoull(s, NULL, 10);
 	const char *unit = s + d;
-	uint64_t mult = !*unit                 ? 1000
+	uint64_t mult = !*unit                ? 1000
 	                : !strcmp(unit, "ms") ? 1
 	                : !strcmp(unit, "s")  ? 1000
 	                : !strcmp(unit, "m")  ? 60000

@@ -10,8 +10,17 @@ fetch and exec.
 The binaries come from VAULTEXEC_STATIC_BIN (default build-static/src/
 vaultexec); VAULTEXEC_STATIC_EMU names an emulator prefix (qemu-aarch64)
 and VAULTEXEC_STATIC_CC the compiler for the test program, for the arm64
-build."""
+build (tests/arm64/run.sh).  With an emulator the root also holds it, in
+/qemu (qemu-user with its loader and libraries when it is a dynamic
+program): vaultexec runs as `chroot ROOT /qemu/... /vaultexec`, and the child
+it execs is `/qemu/... /envdump`, an x86_64 program the kernel runs
+natively (without binfmt_misc, which the tests do not register, an emulated
+program cannot execve an arm64 one).  Nothing from the host is visible to
+the emulated binary: unlike `qemu-aarch64 -L`, a chroot has no fallback to
+the host's files."""
+import functools
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -26,6 +35,38 @@ REPO = vxlib.REPO
 STATIC = os.environ.get("VAULTEXEC_STATIC_BIN") or str(REPO / "build-static" / "src" / "vaultexec")
 EMU = shlex.split(os.environ.get("VAULTEXEC_STATIC_EMU", ""))
 CC = shlex.split(os.environ.get("VAULTEXEC_STATIC_CC", "musl-gcc -static"))
+EMU_DIR = "qemu"  # ROOT/qemu holds the emulator in EMU mode
+
+
+@functools.lru_cache(maxsize=None)
+def emulator_files() -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """((host file, name in ROOT/qemu), ...) and the command prefix that runs
+    the emulator inside the root."""
+    exe = shutil.which(EMU[0])
+    assert exe, f"emulator {EMU[0]} not found (tests/arm64/install.sh installs qemu-user)"
+    exe = os.path.realpath(exe)
+    name = os.path.basename(exe)
+    p = subprocess.run(["ldd", exe], capture_output=True, text=True)
+    if p.returncode != 0 or "not a dynamic executable" in p.stdout + p.stderr:
+        return ((exe, name),), (f"/{EMU_DIR}/{name}", *EMU[1:])
+    files, loader = [(exe, name)], None
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*(\S+)\s+=>\s+(/\S+)", line) or re.match(r"\s*(/\S+)\s+\(", line)
+        if not m:
+            continue  # linux-vdso
+        path = m.group(m.lastindex)
+        files.append((os.path.realpath(path), os.path.basename(m.group(1))))
+        if m.lastindex == 1:
+            loader = os.path.basename(path)
+    assert loader, f"no ELF interpreter in ldd {exe}:\n{p.stdout}"
+    # The loader is run explicitly, so nothing has to be at /lib64 or /lib.
+    return tuple(files), (f"/{EMU_DIR}/{loader}", "--library-path", f"/{EMU_DIR}",
+                          f"/{EMU_DIR}/{name}", *EMU[1:])
+
+
+def in_root(*cmd: str) -> list[str]:
+    """The command that runs the static program CMD[0] inside the root."""
+    return [*emulator_files()[1], *cmd] if EMU else list(cmd)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +94,13 @@ def make_root(base: Path, static_bin, envdump, ca: str | None) -> Path:
     shutil.copy2(static_bin, root / "vaultexec")
     shutil.copy2(envdump, root / "envdump")
     (root / "out").mkdir()
+    if EMU:
+        (root / EMU_DIR).mkdir()
+        for src, name in emulator_files()[0]:
+            try:  # ~23 MB for qemu-user and its libraries: link when possible
+                os.link(src, root / EMU_DIR / name)
+            except OSError:
+                shutil.copy2(src, root / EMU_DIR / name)
     if ca:
         (root / "etc/ssl/certs").mkdir(parents=True)
         shutil.copy2(ca, root / "etc/ssl/certs/ca-certificates.crt")
@@ -61,17 +109,10 @@ def make_root(base: Path, static_bin, envdump, ca: str | None) -> Path:
 
 def run_in_root(root: Path, vx, args, env, timeout=40):
     """chroot ROOT [emulator] /vaultexec ARGS; the environment is exactly env."""
-    if EMU:
-        # qemu-user is a host program: run it from the host with the guest
-        # binary inside the root (-L makes the guest see ROOT as /).
-        cmd = [*EMU, "-L", str(root), str(root / "vaultexec"), *args]
-        cwd = str(root)
-    else:
-        chroot = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
-        assert chroot, "chroot (coreutils) is required"
-        cmd = [chroot, str(root), "/vaultexec", *args]
-        cwd = None
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    chroot = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
+    assert chroot, "chroot (coreutils) is required"
+    cmd = [chroot, str(root), *in_root("/vaultexec"), *args]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     # recorded for the suite's leak check, which greps every run's output
     vx.leaks.runs.append(SimpleNamespace(argv=cmd, stdout=p.stdout, stderr=p.stderr))
     return p
@@ -94,9 +135,7 @@ def stored(bao_tls, vx):
 
 
 def child_path(root: Path) -> str:
-    # Under qemu -L the guest still sees absolute paths of the host for
-    # files it opens, so the dump goes to the real path there.
-    return str(root / "out" / "dump") if EMU else "/out/dump"
+    return "/out/dump"
 
 
 def no_secret(p, *values):
@@ -107,10 +146,12 @@ def no_secret(p, *values):
 def test_secret_reaches_child_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
     name, pw = stored
     root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
-    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == [
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and not (EMU and p.is_relative_to(root / EMU_DIR))) == [
         "envdump", "etc/ssl/certs/ca-certificates.crt", "vaultexec"]
     p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=REDIS_PASSWORD",
-                               "--log-level", "debug", "--", "/envdump", child_path(root), "--flag-for-child"],
+                               "--log-level", "debug", "--", *in_root("/envdump"), child_path(root),
+                               "--flag-for-child"],
                     env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
@@ -126,7 +167,8 @@ def test_check_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
     name, pw = stored
     root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
     p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=REDIS_PASSWORD",
-                               "--check", "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+                               "--check", "--", *in_root("/envdump"), child_path(root)],
+                    env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["env REDIS_PASSWORD"]
@@ -136,7 +178,7 @@ def test_check_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp_path):
 def test_missing_secret_65_in_bare_root(bao_tls, vx, static_bin, envdump, tmp_path):
     root = make_root(tmp_path, static_bin, envdump, bao_tls.ca)
     p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", vx.name("absent"), "--map", "password=P",
-                               "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+                               "--", *in_root("/envdump"), child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, bao_tls.token)
     assert p.returncode == 65, p.stderr
     assert "no such secret" in p.stderr
@@ -157,7 +199,7 @@ def test_no_ca_bundle_in_bare_root_is_said(bao_tls, vx, stored, static_bin, envd
     name, pw = stored
     root = make_root(tmp_path, static_bin, envdump, None)
     p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--service", name, "--map", "password=P",
-                               "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+                               "--", *in_root("/envdump"), child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 78, p.stderr
     assert "no CA bundle found" in p.stderr
@@ -168,9 +210,9 @@ def test_ca_cert_flag_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp
     name, pw = stored
     root = make_root(tmp_path, static_bin, envdump, None)
     shutil.copy2(bao_tls.ca, root / "ca.pem")
-    ca = str(root / "ca.pem") if EMU else "/ca.pem"
-    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--ca-cert", ca, "--service", name, "--map",
-                               "password=P", "--", "/envdump", child_path(root)], env={"VAULT_TOKEN": bao_tls.token})
+    p = run_in_root(root, vx, ["--addr", bao_tls.addr, "--ca-cert", "/ca.pem", "--service", name, "--map",
+                               "password=P", "--", *in_root("/envdump"), child_path(root)],
+                    env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
     assert read_dump(root / "out" / "dump")[1]["P"] == pw

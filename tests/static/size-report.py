@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Size report for the static vaultexec binary.
 
-  tests/static/size-report.py [BUILD_DIR] [--target src/vaultexec] [--top N]
+  tests/static/size-report.py [BUILD_DIR...] [--target src/vaultexec] [--top N]
+                              [--budget SIZE]
 
 Prints the stripped size of BUILD_DIR/<target> (default build-static,
 src/vaultexec) and a breakdown of what each library costs.  The breakdown
@@ -10,6 +11,13 @@ command (from `ninja -t commands`) with -Wl,-Map added, writing to a
 temporary file, so the build directory is left untouched.  Sizes are the
 input sections kept by the linker after --gc-sections, i.e. what each
 archive actually contributes, not the archive's size.
+
+Several build directories (e.g. build-static build-static-arm64) are
+reported one after the other, then side by side.  The architecture is read
+from the ELF header; cross builds are stripped with the target's strip
+(found through the link command's compiler, e.g. aarch64-linux-gnu-strip).
+--budget (bytes, or with a K/KiB/M/MiB suffix) makes the script exit 1 when
+a stripped binary is larger.
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ def component(path: str) -> tuple[str, str]:
         name = "C runtime (crt*.o)"
     elif base in ("libcurl.a", "libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a", "libcjson.a"):
         name = base
-    elif base == "libvaultexec-static-relro.a":
-        name = "relro.c (static build)"
+    elif "libvaultexec-static-glue.a" in path:
+        # meson's thin archive: the map names its objects, not the archive
+        name = "static glue (relro.c, entropy.c)"
     elif base == "libvaultexec.a" or base.endswith(".c.o") or base.endswith(".o"):
         name = "vaultexec"
     elif path.startswith("linker stubs") or not path:
@@ -107,34 +116,78 @@ def link_command(builddir: Path, target: str) -> list[str]:
     return shlex.split(out[-1])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("builddir", nargs="?", default="build-static")
-    ap.add_argument("--target", default="src/vaultexec")
-    ap.add_argument("--top", type=int, default=12, help="largest objects to list")
-    a = ap.parse_args()
-    builddir = Path(a.builddir).resolve()
+ELF_MACHINES = {62: "x86_64", 183: "aarch64", 3: "i386", 40: "arm", 243: "riscv64"}
+
+
+def elf_arch(path: Path) -> str:
+    data = path.read_bytes()[:20]
+    if data[:4] != b"\x7fELF":
+        return "not ELF"
+    machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
+    return ELF_MACHINES.get(machine, f"e_machine {machine}")
+
+
+def strip_candidates(link_cmd: list[str]) -> list[str]:
+    """The target's strip first: what the link command's compiler would use
+    (gcc -print-prog-name), then <triplet>-strip, then the build machine's."""
+    out: list[str] = []
+    cc = link_cmd[0]
+    try:
+        prog = subprocess.run([cc, "-print-prog-name=strip"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        if prog and os.path.isabs(prog) and os.access(prog, os.X_OK):
+            out.append(prog)
+    except OSError:
+        pass
+    m = re.match(r"(.*-)(gcc|cc|clang)(-[0-9.]+)?$", os.path.basename(cc))
+    if m and shutil.which(m.group(1) + "strip"):
+        out.append(shutil.which(m.group(1) + "strip"))
+    if shutil.which("strip"):
+        out.append(shutil.which("strip"))
+    return out
+
+
+def strip_copy(candidates: list[str], src: Path, dst: Path) -> str | None:
+    """Strip SRC into DST with the first strip that understands it."""
+    for strip in candidates:
+        shutil.copyfile(src, dst)
+        if subprocess.run([strip, "--strip-all", str(dst)], capture_output=True).returncode == 0:
+            return strip
+    shutil.copyfile(src, dst)
+    return None
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(|b|k|kb|kib|m|mb|mib)\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1048576, 900KiB, 1MiB)")
+    mult = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024,
+            "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20}[m.group(2)]
+    return int(float(m.group(1)) * mult)
+
+
+def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
     binary = builddir / a.target
     if not binary.exists():
         subprocess.run(["ninja", "-C", str(builddir), a.target], check=True)
+    arch = elf_arch(binary)
+    cmd = link_command(builddir, a.target)
+    strips = strip_candidates(cmd)
 
-    strip = shutil.which("strip")
     with tempfile.TemporaryDirectory(prefix="vaultexec-size-") as td:
         td = Path(td)
         stripped = td / "stripped"
-        shutil.copyfile(binary, stripped)
-        if strip:
-            subprocess.run([strip, "--strip-all", str(stripped)], check=True)
+        strip = strip_copy(strips, binary, stripped)
         size = stripped.stat().st_size
         print(f"{a.target}: {size} bytes stripped ({size / 1024:.1f} KiB)"
               f"{'' if binary.stat().st_size == size else f', {binary.stat().st_size} as built'}")
         if shutil.which("file"):
             print("file:", subprocess.run(["file", "-b", str(binary)], capture_output=True,
                                           text=True).stdout.strip())
+        if strip is None:
+            print(f"(note: no strip tool understands this {arch} binary; size as built)")
 
         # Relink with a map file.
-        cmd = link_command(builddir, a.target)
         i = cmd.index("-o")
         mapfile = td / "link.map"
         cmd = cmd[:i] + ["-o", str(td / "relinked")] + cmd[i + 2:] + [f"-Wl,-Map={mapfile}"]
@@ -165,7 +218,6 @@ def main() -> int:
             if member and kind != "bss":
                 per_obj[(name, member)] += sz
 
-    kinds = ["text", "rodata", "data", "eh", "bss"]
     rows = sorted(per_comp.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "bss"))
     total_file = sum(v for _, c in rows for k, v in c.items() if k != "bss")
     print()
@@ -182,8 +234,43 @@ def main() -> int:
         print(f"\nlargest {a.top} object files (text+rodata+data+eh_frame):")
         for (name, member), sz in sorted(per_obj.items(), key=lambda kv: -kv[1])[:a.top]:
             print(f"  {sz:8}  {name}: {member}")
-    return 0
+    return arch, size
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("builddirs", nargs="*", metavar="BUILD_DIR", default=["build-static"])
+    ap.add_argument("--target", default="src/vaultexec")
+    ap.add_argument("--top", type=int, default=12, help="largest objects to list")
+    ap.add_argument("--budget", type=parse_size, default=None,
+                    help="largest acceptable stripped size (bytes, or K/KiB/M/MiB); exit 1 above it")
+    a = ap.parse_args()
+    results = []
+    for n, d in enumerate(a.builddirs):
+        if len(a.builddirs) > 1:
+            print(f"{'' if n == 0 else chr(10)}== {d}")
+        results.append((d, *report(Path(d).resolve(), a)))
+    over = [r for r in results if a.budget is not None and r[2] > a.budget]
+    if len(results) > 1 or a.budget is not None:
+        print(f"\n{'build directory':24} {'arch':8} {'stripped bytes':>14} {'KiB':>8}"
+              + (f" {'budget':>8}" if a.budget is not None else ""))
+        for d, arch, size in results:
+            line = f"{d:24} {arch:8} {size:14} {size / 1024:8.1f}"
+            if a.budget is not None:
+                line += f" {100 * size / a.budget:7.1f}%" + ("  OVER BUDGET" if size > a.budget else "")
+            print(line)
+        if a.budget is not None:
+            print(f"budget: {a.budget} bytes ({a.budget / 1024:.1f} KiB): "
+                  + ("exceeded by " + ", ".join(r[0] for r in over) if over else "all within"))
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # the reader (`size-report.py | head -20`, e.g. with PYTHONUNBUFFERED
+        # set) has stopped reading: not an error of the report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

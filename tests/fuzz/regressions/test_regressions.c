@@ -13,6 +13,7 @@
 #include "http.h"
 #include "jsonval.h"
 #include "plan.h"
+#include "render.h"
 #include "tap.h"
 #include "vault.h"
 
@@ -93,8 +94,7 @@ static void test_deleted_version_out_of_range(void)
 	char why[256] = "";
 	read_field(KV_V2, "404 {\"data\":{\"data\":null,\"metadata\":{\"version\":7}}}", why,
 	           sizeof(why));
-	ok(strstr(why, "version 7 is deleted") != NULL, "an in-range version is reported: %s",
-	   why);
+	ok(strstr(why, "version 7 is deleted") != NULL, "an in-range version is reported: %s", why);
 }
 
 /* fuzz_config: config_parse reset getopt with optind = 1, which keeps
@@ -136,8 +136,8 @@ static void test_folded_header_on_reused_handle(void)
 	fakeserver_set(ans, lens, 2);
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
 	char err[256];
-	enum http_status st =
-	    http_request(c, "GET", "http://localhost/v1/a", NULL, NULL, 2000, &resp, err, sizeof(err));
+	enum http_status st = http_request(c, "GET", "http://localhost/v1/a", NULL, NULL, 2000,
+	                                   &resp, err, sizeof(err));
 	ok(st == HTTP_OK && resp.code == 500, "first answer: 500");
 	st = http_request(c, "GET", "http://localhost/v1/a", NULL, NULL, 2000, &resp, err,
 	                  sizeof(err));
@@ -145,6 +145,27 @@ static void test_folded_header_on_reused_handle(void)
 	   "second answer, folded header first: no crash (status %d)", (int)st);
 	http_response_clear(&resp);
 	http_client_free(c);
+}
+
+/* fuzz_kv: an inherited entry with an empty name ("=vault:PATH#FIELD")
+ * was resolved, giving the child a nameless "=<secret>" entry.  Such
+ * entries name no variable; they are passed on untouched. */
+static void test_envref_with_empty_name(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.kv_mount = (char *)"secret";
+	cfg.kv_version = KV_V2;
+	cfg.env_refs = true;
+	char e1[] = "=vault:secret/x#y", e2[] = "=a${vault:secret/x#y}b",
+	     e3[] = "OK=vault:secret/x#y";
+	char *environ_[] = {e1, e2, e3, NULL};
+	struct plan *p = plan_new(&cfg);
+	struct job j;
+	is_int(job_prepare(&j, &cfg, environ_, p), 0, "job_prepare accepts nameless entries");
+	is_int(j.nrefs, 1, "only OK=vault:... is a reference");
+	job_free(&j);
+	plan_free(p);
 }
 
 int main(void)
@@ -158,6 +179,7 @@ int main(void)
 	test_deleted_version_out_of_range();
 	test_getopt_state_reset();
 	test_folded_header_on_reused_handle();
+	test_envref_with_empty_name();
 	free(addr);
 	return tap_done();
 }

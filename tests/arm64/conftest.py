@@ -1,0 +1,23 @@
+"""The integration suite's fixtures and hooks (tests/integration/conftest.py:
+bao, bao_tls, vx, the leak check, the no-skip policy) for the arm64 tests.
+
+Loaded under its own module name so that it does not clash with this file
+(pytest imports both as "conftest").  Run the arm64 tests in their own
+pytest invocation (tests/arm64/run.sh does): collected together with
+tests/integration the hooks would be registered twice.
+"""
+import importlib.util
+import sys
+from pathlib import Path
+
+INTEGRATION = Path(__file__).resolve().parent.parent / "integration"
+if str(INTEGRATION) not in sys.path:
+    sys.path.insert(0, str(INTEGRATION))  # vxlib, fakevault
+
+_spec = importlib.util.spec_from_file_location("vaultexec_integration_conftest",
+                                               INTEGRATION / "conftest.py")
+_mod = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _mod
+_spec.loader.exec_module(_mod)
+
+from vaultexec_integration_conftest import *  # noqa: E402,F401,F403  (fixtures and hooks)
