@@ -23,7 +23,7 @@ if [[ ${#files[@]} -eq 0 ]]; then
 	mapfile -t files < <(ls src/*.c tests/unit/*.c tests/fuzz/*.c tests/fuzz/regressions/*.c 2>/dev/null)
 fi
 
-build=build-lint
+build="build-lint"
 if [[ ! -f $build/compile_commands.json ]]; then
 	CC=clang meson setup "$build" -Dfuzz=true -Dman=disabled >/dev/null
 fi

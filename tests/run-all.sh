@@ -1,38 +1,71 @@
 #!/usr/bin/env bash
-# The one command that runs every test: installs what is missing, builds
-# the dynamic and the static binary, runs the unit tests (meson test), and
-# the integration suite (pytest, against a real OpenBao started by the
-# tests, including the bare-root-filesystem runs of the static binary) and
-# the end-to-end suite (real databases and exporters started through
-# vaultexec).
-# A skipped required test fails the run.  VAULTEXEC_NO_INSTALL=1 skips the
-# install step.
+# The one command that runs every test, on Debian 12 as root:
+#   1. installs what is missing (tests/install-deps.sh, tests/e2e/install.sh,
+#      tests/arm64/install.sh; VAULTEXEC_NO_INSTALL=1 skips this);
+#   2. builds the dynamic binary (for the tests) and the static musl
+#      release binary, with a size report;
+#   3. unit tests (meson test), then the integration suite (real OpenBao,
+#      the fake Vault for faults, the static binary in a bare root
+#      filesystem) and the end-to-end suite (real databases and exporters)
+#      in one pytest run;
+#   4. the arm64 build, cross-compiled, tested under qemu-aarch64;
+#   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
+#   6. clang-tidy and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
+#   7. the footprint benchmark (prints figures, asserts nothing);
+#   8. one closing line adding up every test: "N passed, N failed, N skipped".
+# A skipped required test is a failure.  Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+junit=$root/build/junit
+step() { printf '\n== %s\n' "$*"; }
 
 if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
+	step "install"
 	bash tests/install-deps.sh
 	bash tests/e2e/install.sh
+	bash tests/arm64/install.sh
 fi
 
-echo "== build (dynamic, for the tests)"
+step "build (dynamic, for the tests)"
 [[ -f build/build.ninja ]] || meson setup build
 ninja -C build
+rm -rf "$junit" && mkdir -p "$junit"
 
-echo "== build (static musl, the release binary)"
+step "build (static musl x86_64, the release binary)"
 [[ -f build-static/build.ninja ]] ||
 	meson setup build-static --native-file subprojects/musl-x86_64.ini -Dstatic=true >build-static.log 2>&1 ||
 	{ cat build-static.log; exit 1; }
 ninja -C build-static >>build-static.log 2>&1 || { tail -50 build-static.log; exit 1; }
-python3 tests/static/size-report.py build-static | head -20
+file build-static/src/vaultexec
+python3 tests/static/size-report.py build-static --top 5
 
-echo "== unit tests"
+step "unit tests"
 meson test -C build --print-errorlogs
 meson test -C build-static --print-errorlogs
 
-echo "== integration tests"
-export VAULTEXEC_BIN="$PWD/build/src/vaultexec"
-export VAULTEXEC_STATIC_BIN="$PWD/build-static/src/vaultexec"
-# One pytest run for the integration and the end-to-end suites, so its
-# closing line counts every test.
-python3 -m pytest tests/integration tests/e2e -q -rfEs -p no:cacheprovider "$@"
+step "integration and end-to-end tests"
+export VAULTEXEC_BIN="$root/build/src/vaultexec"
+export VAULTEXEC_STATIC_BIN="$root/build-static/src/vaultexec"
+python3 -m pytest tests/integration tests/e2e -q -rfEs -p no:cacheprovider \
+	--junitxml="$junit/integration.xml" "$@"
+
+step "arm64: cross build, unit and integration tests under qemu-aarch64"
+VAULTEXEC_NO_INSTALL=1 VAULTEXEC_JUNIT_DIR="$junit" bash tests/arm64/run.sh "$@"
+python3 tests/static/size-report.py build-static build-static-arm64 --top 0
+
+step "sanitizers (ASan+UBSan whole suite, valgrind on exec paths)"
+bash tests/sanitize.sh
+
+step "static analysis (clang-tidy, cppcheck)"
+bash tests/lint.sh
+
+step "fuzzing (${FUZZ_SECONDS:-60} s per harness)"
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+
+step "benchmark (figures only)"
+python3 tests/bench/bench.py --runs 30
+
+step "summary"
+python3 tests/summary.py "$junit"/*.xml build/meson-logs/testlog.json \
+	build-static/meson-logs/testlog.json build-static-arm64/meson-logs/testlog.json

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 start=$SECONDS
 
-asan=build-asan
+asan="build-asan"
 reports=$root/$asan/sanitizer-reports
 asan_opts="detect_leaks=1:abort_on_error=1"
 ubsan_opts="halt_on_error=1:print_stacktrace=1"
@@ -52,12 +52,22 @@ EOF
 cc=${CC:-cc}
 "$cc" -c -O1 -fPIC -o "$aux/sanitizer_defaults.o" "$aux/sanitizer_defaults.c"
 
+# Quiet unless it fails.
+build() {
+	if ! ninja -C "$1" >"$1/ninja.log" 2>&1; then
+		cat "$1/ninja.log"
+		exit 1
+	fi
+}
+
 echo "== build ($asan: address,undefined)"
 if [[ ! -f $asan/build.ninja ]]; then
-	meson setup "$asan" -Db_sanitize=address,undefined -Dman=disabled \
-		-Dc_link_args="$aux/sanitizer_defaults.o" >/dev/null
+	meson setup "$asan" -Db_sanitize=address,undefined -Dman=disabled >/dev/null
 fi
-ninja -C "$asan" >/dev/null
+# Also for a build-asan configured by hand.
+meson configure "$asan" -Db_sanitize=address,undefined \
+	-Dc_link_args="$aux/sanitizer_defaults.o" >/dev/null
+build "$asan"
 
 rm -rf "$reports"
 mkdir -p "$reports"
@@ -101,7 +111,7 @@ or test_several_files_and_env or test_approle_login_with_files or test_redirect_
 or test_malformed_json_fails or test_deleted_version_65 or test_allow_missing_secret \
 or test_exec_missing_command_127"}
 
-vg=build-valgrind
+vg="build-valgrind"
 vglogs=$root/$vg/valgrind-logs
 echo "== build ($vg: plain, for valgrind)"
 if ! command -v valgrind >/dev/null; then
@@ -110,7 +120,7 @@ else
 	if [[ ! -f $vg/build.ninja ]]; then
 		meson setup "$vg" -Dman=disabled -Dtests=false >/dev/null
 	fi
-	ninja -C "$vg" >/dev/null
+	build "$vg"
 	rm -rf "$vglogs"
 	mkdir -p "$vglogs"
 	wrapper=$root/$vg/vaultexec-valgrind

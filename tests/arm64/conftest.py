@@ -2,9 +2,10 @@
 bao, bao_tls, vx, the leak check, the no-skip policy) for the arm64 tests.
 
 Loaded under its own module name so that it does not clash with this file
-(pytest imports both as "conftest").  Run the arm64 tests in their own
-pytest invocation (tests/arm64/run.sh does): collected together with
-tests/integration the hooks would be registered twice.
+(pytest imports both as "conftest").  tests/arm64/run.sh runs these tests in
+a pytest invocation of their own.  Collected together with tests/integration
+they work as well, but the hooks then run twice (each copy checks its own
+runs) and a second pair of OpenBao servers is started.
 """
 import importlib.util
 import sys

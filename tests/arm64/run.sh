@@ -21,10 +21,14 @@ fi
 
 B=build-static-arm64
 echo "== build (static musl, aarch64, cross)"
+# The build's output goes to $B/build.log (a temporary file until the
+# directory exists); the tail is shown when it fails.
+log=$(mktemp /tmp/vaultexec-arm64-build.XXXXXX)
 [[ -f $B/build.ninja ]] ||
-	meson setup $B --cross-file subprojects/musl-aarch64.ini -Dstatic=true >$B.log 2>&1 ||
-	{ cat $B.log; exit 1; }
-ninja -C $B >>$B.log 2>&1 || { tail -50 $B.log; exit 1; }
+	meson setup $B --cross-file subprojects/musl-aarch64.ini -Dstatic=true >>"$log" 2>&1 ||
+	{ cat "$log"; echo "(log: $log)"; exit 1; }
+ninja -C $B >>"$log" 2>&1 || { tail -50 "$log"; echo "(log: $log)"; exit 1; }
+mv "$log" $B/build.log
 
 out=$(file -b $B/src/vaultexec)
 echo "file: $out"
@@ -44,8 +48,10 @@ VAULTEXEC_STATIC_BIN="$PWD/$B/src/vaultexec" \
 	VAULTEXEC_STATIC_EMU=qemu-aarch64 \
 	VAULTEXEC_STATIC_CC="aarch64-linux-gnu-gcc -specs $specs -static" \
 	python3 -m pytest tests/integration/test_rootfs.py -q -rfEs -p no:cacheprovider \
-	--deselect tests/integration/test_rootfs.py::test_static_binary_under_valgrind "$@"
+	--deselect tests/integration/test_rootfs.py::test_static_binary_under_valgrind \
+	${VAULTEXEC_JUNIT_DIR:+--junitxml="$VAULTEXEC_JUNIT_DIR/arm64-rootfs.xml"} "$@"
 VAULTEXEC_ARM64_BIN="$PWD/$B/src/vaultexec" \
 	VAULTEXEC_ARM64_EMU=qemu-aarch64 \
 	VAULTEXEC_ARM64_CC="aarch64-linux-gnu-gcc -specs $specs -static" \
-	python3 -m pytest tests/arm64 -q -rfEs -p no:cacheprovider "$@"
+	python3 -m pytest tests/arm64 -q -rfEs -p no:cacheprovider \
+	${VAULTEXEC_JUNIT_DIR:+--junitxml="$VAULTEXEC_JUNIT_DIR/arm64.xml"} "$@"

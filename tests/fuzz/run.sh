@@ -39,7 +39,10 @@ if [[ ! -f $build/build.ninja ]]; then
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all" >/dev/null
 fi
-ninja -C "$build" >/dev/null
+if ! ninja -C "$build" >"$build/ninja.log" 2>&1; then
+	cat "$build/ninja.log"
+	exit 1
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

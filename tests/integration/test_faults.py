@@ -67,7 +67,7 @@ def _record(row: str, r: vxlib.Result, tmp_path: Path | None):
         "rc": r.rc,
         "elapsed": round(r.elapsed, 2),
         "started": r.started,
-        "stderr": [_placeholders(l, tmp_path) for l in r.stderr_lines()],
+        "stderr": [_placeholders(l, tmp_path) for l in r.stderr_lines() if not l.startswith("vaultexec: debug:")],
     }
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(doc, ensure_ascii=False) + "\n")
@@ -279,8 +279,11 @@ class BaoTlsListeners(vxlib.Bao):
 
 
 @pytest.fixture(scope="module")
-def tls_bao(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls-bao")
+def own_bao(tmp_path_factory):
+    """This module's own OpenBao dev server: TLS listeners with bad
+    certificates, and rate-limit quotas that must not touch the shared
+    `bao`."""
+    d = tmp_path_factory.mktemp("own-bao")
     certs = _make_certs(d / "certs")
     b = BaoTlsListeners(d, certs)
     b.start_dev()
@@ -291,10 +294,10 @@ def tls_bao(tmp_path_factory):
 
 
 @pytest.fixture
-def tls_app(tls_bao, vx):
+def tls_app(own_bao, vx):
     name = vx.name("tlsfault")
     val = vx.secret()
-    tls_bao.put_kv2(name, {"password": val})
+    own_bao.put_kv2(name, {"password": val})
     return name, val
 
 
@@ -418,6 +421,49 @@ def test_429_retry_after_honoured(vx, fv):
     assert len(s) == 2 and s[1].time - s[0].time >= 1.9
 
 
+@pytest.fixture
+def rate_limited(own_bao, vx):
+    """A secret behind a real OpenBao rate-limit quota of 1 request per 3 s
+    (with Retry-After headers on), the one request already used up."""
+    own_bao.api("POST", "sys/quotas/config", {"enable_rate_limit_response_headers": True})
+    name = vx.name("rl")
+    val = vx.secret()
+    own_bao.put_kv2(name, {"password": val})
+    own_bao.api("POST", f"sys/quotas/rate-limit/{name}", {"path": f"secret/data/{name}", "rate": 1, "interval": "3s"})
+    own_bao.api("GET", f"secret/data/{name}")
+    st, _ = vxlib.http_json("GET", f"{own_bao.addr}/v1/secret/data/{name}", token=own_bao.token)
+    assert st == 429, "the rate-limit quota does not bite"
+    yield own_bao, name, val
+    own_bao.api("DELETE", f"sys/quotas/rate-limit/{name}")
+
+
+def test_429_retry_after_real(vx, rate_limited):
+    srv, name, val = rate_limited
+    r = vx.run(["--addr", srv.addr, "--wait", "15s", "--log-level", "debug", "--service", name, "--map", "password=P"],
+               env={"VAULT_TOKEN": srv.token})
+    survived(r, "HTTP 429: request path", "429 with Retry-After")
+    assert r.env["P"] == val
+
+
+@pytest.mark.xfail(reason="bug: OpenBao's rate limiter sends Retry-After: 0 in the last second of its "
+                          "interval, and vaultexec then retries without any delay", strict=False)
+def test_429_retry_after_real_no_busy_loop(vx, rate_limited):
+    srv, name, val = rate_limited
+    r = vx.run(["--addr", srv.addr, "--wait", "15s", "--log-level", "debug", "--service", name, "--map", "password=P"],
+               env={"VAULT_TOKEN": srv.token})
+    r.ok()
+    n = len([l for l in r.stderr_lines() if "HTTP 429" in l])
+    assert n <= 20, f"{n} requests answered 429 in {r.elapsed:.1f}s: retried without backoff"
+
+
+def test_429_retry_after_beyond_the_deadline_real(vx, rate_limited):
+    """Retry-After: 2 (real OpenBao) with 1 s of --wait left: give up at once."""
+    srv, name, _ = rate_limited
+    r = vx.run(["--addr", srv.addr, "--wait", "1s", "--service", name, "--map", "password=P"],
+               env={"VAULT_TOKEN": srv.token})
+    fault(r, 69, "rate limit quota exceeded; gave up at the --wait deadline", "429 with Retry-After", max_elapsed=1.5)
+
+
 def test_429_retry_after_beyond_the_deadline(vx, fv):
     """Retry-After: 60 with --wait 3s cannot be honoured: give up at once,
     without hammering the server."""
@@ -426,6 +472,20 @@ def test_429_retry_after_beyond_the_deadline(vx, fv):
     fault(r, 69, "HTTP 429: rate limit quota exceeded; gave up at the --wait deadline", "429 with Retry-After",
           max_elapsed=2)
     assert len(fv.requests_to(SECRET)) == 1
+
+
+@pytest.mark.xfail(reason="bug: Retry-After: 0 (or an HTTP-date in the past) disables the backoff: "
+                          "vaultexec retries in a tight loop until --wait ends", strict=False)
+@pytest.mark.parametrize("value", ["0", "Wed, 21 Oct 2015 07:28:00 GMT"], ids=["zero", "past-date"])
+def test_429_retry_after_zero_is_not_a_busy_loop(vx, fv, value):
+    """A server that keeps saying "429, retry after 0 s" must still be
+    backed off from (with jitter), or a fleet of clients hammers it in
+    lock-step.  Jittered backoff makes ~6 attempts in 2 s."""
+    fv.script(SECRET, R(429, error_body("rate limit quota exceeded"), headers={"Retry-After": value}))
+    r = run_fake(vx, fv, wait="2s")
+    r.failed(69)
+    n = len(fv.requests_to(SECRET))
+    assert n <= 15, f"{n} attempts in 2 s: Retry-After {value!r} turned the backoff off"
 
 
 def test_500_storm_on_the_read(vx, fv):
@@ -495,50 +555,50 @@ def test_https_to_http_redirect_on_health(vx, fake_factory, pki):
 # ---------------------------------------------------------------------------
 
 
-def run_tls(vx, tls_bao, addr, name, *opts):
+def run_tls(vx, own_bao, addr, name, *opts):
     return vx.run(
         ["--addr", addr, "--wait", "5s", *opts, "--service", name, "--map", "password=P"],
-        env={"VAULT_TOKEN": tls_bao.token},
+        env={"VAULT_TOKEN": own_bao.token},
     )
 
 
-def test_tls_listeners_work_with_the_right_ca(vx, tls_bao, tls_app):
+def test_tls_listeners_work_with_the_right_ca(vx, own_bao, tls_app):
     """The control: the same server, the right CA and a valid certificate."""
     name, val = tls_app
-    r = run_tls(vx, tls_bao, tls_bao.tls_addr["good"], name, "--ca-cert", tls_bao.certs["ca"])
+    r = run_tls(vx, own_bao, own_bao.tls_addr["good"], name, "--ca-cert", own_bao.certs["ca"])
     r.ok()
     assert r.env["P"] == val
 
 
 @pytest.mark.parametrize("how", ["system-roots", "other-ca"])
-def test_tls_unknown_ca(vx, tls_bao, tls_app, pki, tmp_path, how):
+def test_tls_unknown_ca(vx, own_bao, tls_app, pki, tmp_path, how):
     name, _ = tls_app
     opts = [] if how == "system-roots" else ["--ca-cert", pki["otherca"]]
-    r = run_tls(vx, tls_bao, tls_bao.tls_addr["good"], name, *opts)
+    r = run_tls(vx, own_bao, own_bao.tls_addr["good"], name, *opts)
     fault(r, 78, "TLS verification failed: SSL certificate problem: unable to get local issuer certificate",
           "TLS unknown CA", tmp_path=Path(pki["dir"]).parent, max_elapsed=2)
 
 
-def test_tls_expired_certificate(vx, tls_bao, tls_app):
+def test_tls_expired_certificate(vx, own_bao, tls_app):
     name, _ = tls_app
-    r = run_tls(vx, tls_bao, tls_bao.tls_addr["expired"], name, "--ca-cert", tls_bao.certs["ca"])
-    fault(r, 78, "certificate has expired", "TLS expired certificate", tmp_path=Path(tls_bao.workdir).parent,
+    r = run_tls(vx, own_bao, own_bao.tls_addr["expired"], name, "--ca-cert", own_bao.certs["ca"])
+    fault(r, 78, "certificate has expired", "TLS expired certificate", tmp_path=Path(own_bao.workdir).parent,
           max_elapsed=2)
 
 
-def test_tls_wrong_host_name(vx, tls_bao, tls_app):
+def test_tls_wrong_host_name(vx, own_bao, tls_app):
     name, _ = tls_app
-    r = run_tls(vx, tls_bao, tls_bao.tls_addr["wrongname"], name, "--ca-cert", tls_bao.certs["ca"])
+    r = run_tls(vx, own_bao, own_bao.tls_addr["wrongname"], name, "--ca-cert", own_bao.certs["ca"])
     fault(r, 78, "no alternative certificate subject name matches target host name '127.0.0.1'",
-          "TLS wrong host name", tmp_path=Path(tls_bao.workdir).parent, max_elapsed=2)
+          "TLS wrong host name", tmp_path=Path(own_bao.workdir).parent, max_elapsed=2)
 
 
-def test_tls_wrong_host_name_via_server_name(vx, tls_bao, tls_app):
+def test_tls_wrong_host_name_via_server_name(vx, own_bao, tls_app):
     """The valid certificate, but --tls-server-name asks for another name."""
     name, _ = tls_app
-    r = run_tls(vx, tls_bao, tls_bao.tls_addr["good"], name, "--ca-cert", tls_bao.certs["ca"],
+    r = run_tls(vx, own_bao, own_bao.tls_addr["good"], name, "--ca-cert", own_bao.certs["ca"],
                 "--tls-server-name", "other.example.org")
-    fault(r, 78, "TLS verification failed", "TLS wrong host name", tmp_path=Path(tls_bao.workdir).parent,
+    fault(r, 78, "TLS verification failed", "TLS wrong host name", tmp_path=Path(own_bao.workdir).parent,
           max_elapsed=2)
 
 
@@ -549,16 +609,21 @@ def test_tls_wrong_host_name_via_server_name(vx, tls_bao, tls_app):
 
 def test_dns_name_that_does_not_resolve(vx):
     """.invalid never resolves (RFC 6761).  A name that may appear later
-    (DNS in a fresh pod) is retried until the deadline; each lookup fails
-    fast, so the deadline is kept."""
+    (DNS in a fresh pod) is retried until the deadline.  The lookup is
+    bounded by --request-timeout and the deadline: a resolver that answers
+    NXDOMAIN at once gives "Could not resolve host", a slow or absent one
+    "Resolving timed out" -- either way the deadline is kept and no network
+    is needed."""
     addr = f"http://vault.invalid:{vxlib.free_port()}"
-    one = vx.run(["--addr", addr, "--wait", "0", "--service", "app", "--map", "password=P"],
+    dns_failed = re.compile(r"could not resolve host: vault\.invalid|resolving timed out", re.I)
+    one = vx.run(["--addr", addr, "--wait", "0", "--request-timeout", "2s", "--service", "app", "--map", "password=P"],
                  env={"VAULT_TOKEN": vx.token()})
-    fault(one, 69, "could not resolve host: vault.invalid", "DNS name that does not resolve", max_elapsed=2)
+    fault(one, 69, "http://vault.invalid:", "DNS name that does not resolve", max_elapsed=3.5)
+    assert dns_failed.search(one.stderr), one.describe()
     r = vx.run(["--addr", addr, "--wait", "3s", "--service", "app", "--map", "password=P"],
                env={"VAULT_TOKEN": vx.token()})
-    fault(r, 69, "is still unreachable (Could not resolve host: vault.invalid) at the --wait deadline",
-          "DNS name that does not resolve")
+    fault(r, 69, "is still unreachable (", "DNS name that does not resolve")
+    assert dns_failed.search(r.stderr) and "at the --wait deadline" in r.stderr, r.describe()
     assert 2.5 <= r.elapsed <= 6, r.describe()
 
 
