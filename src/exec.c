@@ -85,6 +85,14 @@ static void ensure_std_fds(void)
 int exec_command(const char *path, char *const argv[], char *const envp[])
 {
 	ensure_std_fds();
+	/* Unblock first, while our handlers are still in place: a signal held
+	 * back since the files were written ends us here, before the exec (as
+	 * PID 1 a default disposition would ignore it). */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Caught signals go back to default by themselves on execve; ignored
+	 * ones (SIGPIPE) do not. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -92,9 +100,6 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	execve(path, argv, envp);
 	int e = errno;

@@ -24,7 +24,26 @@ extern char **environ;
  * handle them so `docker stop` during the wait ends us at once. */
 static void on_signal(int sig)
 {
+	/* Only async-signal-safe calls here: a fixed message and _exit. */
+	static const char msg[] = "vaultexec: error: terminated by a signal; the command was not "
+	                          "started\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
 	_exit(128 + sig);
+}
+
+/* Between writing the first --file and the exec, a signal would leave a
+ * temporary file (holding a secret) behind or files without the command:
+ * hold termination signals back until exec_command restores the mask,
+ * which delivers a pending one before the exec. */
+static void hold_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
 static void install_signal_handlers(void)
@@ -124,6 +143,7 @@ int main(int argc, char **argv)
 		r = auth_handoff(vault, &cfg, &auth, true);
 		goto out;
 	}
+	hold_signals();
 	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
 		goto out;
 	log_success(plan, &job, cmd, false);

@@ -31,6 +31,7 @@ struct vault {
 	size_t ca_blob_len;
 	const char *ca_used; /* for messages: which CA file, if any */
 	uint64_t attempt_seed;
+	char why[128]; /* backoff's reason for giving up, when it is built */
 };
 
 /* Where CA bundles live on the common distributions; searched when no CA
@@ -309,27 +310,37 @@ static uint64_t jitter_ms(struct vault *v, unsigned attempt)
 	return r % (window + 1);
 }
 
-/* Sleeps before the next attempt.  Returns false when the deadline would
- * pass first (then the caller gives up with its last error). */
-static bool backoff(struct vault *v, unsigned attempt, long retry_after_s)
+/* Sleeps before the next attempt.  Returns NULL after sleeping, or why
+ * there is no next attempt (then the caller gives up with its last error). */
+static const char *backoff(struct vault *v, unsigned attempt, long retry_after_s)
 {
 	if (!v->deadline)
-		return false;
-	uint64_t ms = retry_after_s >= 0 ? (uint64_t)retry_after_s * 1000 : jitter_ms(v, attempt);
+		return "one attempt only (--wait 0)";
 	uint64_t now = now_ms();
 	if (now >= v->deadline)
-		return false;
-	if (now + ms > v->deadline) {
-		/* A Retry-After past the deadline cannot be honoured. */
-		if (retry_after_s >= 0)
-			return false;
-		ms = v->deadline - now;
+		return "gave up at the --wait deadline";
+	/* Retry-After is a floor, not a rendezvous: the jitter on top keeps
+	 * clients told the same value from coming back in step, and a
+	 * "Retry-After: 0" (which OpenBao sends near the end of a rate-limit
+	 * interval) from becoming a busy loop. */
+	uint64_t ms = jitter_ms(v, attempt);
+	if (retry_after_s >= 0) {
+		uint64_t floor_ms = (uint64_t)retry_after_s * 1000;
+		if (now + floor_ms > v->deadline) {
+			snprintf(v->why, sizeof(v->why),
+			         "the server asks to retry after %lds, past the --wait deadline",
+			         retry_after_s);
+			return v->why;
+		}
+		ms += floor_ms;
 	}
+	if (now + ms > v->deadline)
+		ms = v->deadline - now;
 	log_debug("retrying in %llu ms", (unsigned long long)ms);
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-	return true;
+	return NULL;
 }
 
 static bool retryable_code(long code)
@@ -450,8 +461,9 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 			const char *m = vault_error_message(reply);
 			snprintf(err, sizeof(err), "HTTP %ld%s%s", code, m ? ": " : "", m ? m : "");
 			log_debug("%s: %s", display, err);
-			if (!backoff(v, attempt, retry_after)) {
-				log_error("%s: %s; gave up at the --wait deadline", display, err);
+			const char *why = backoff(v, attempt, retry_after);
+			if (why) {
+				log_error("%s: %s; %s", display, err, why);
 				http_response_clear(&resp);
 				vault_reply_clear(reply);
 				return EXIT_UNAVAILABLE;
@@ -471,9 +483,10 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 			return st == HTTP_E_TOO_LARGE ? EXIT_DATA : EXIT_UNAVAILABLE;
 		}
 		log_debug("%s: %s", display, err);
-		if (!backoff(v, attempt, -1)) {
-			log_error("%s: %s: %s; gave up at the --wait deadline", v->base,
-			          status_word(st), err);
+		const char *why = backoff(v, attempt, -1);
+		if (why) {
+			log_error("%s/v1/%s: %s: %s; %s", v->base, display, status_word(st), err,
+			          why);
 			http_response_clear(&resp);
 			return EXIT_UNAVAILABLE;
 		}
@@ -589,9 +602,9 @@ int vault_wait_ready(struct vault *v)
 		}
 		if (hs == H_READY)
 			break;
-		if (!backoff(v, attempt, retry_after)) {
-			log_error("%s is still %s (%s) at the --wait deadline", v->base,
-			          health_words[hs], err);
+		const char *why = backoff(v, attempt, retry_after);
+		if (why) {
+			log_error("%s is still %s (%s); %s", v->base, health_words[hs], err, why);
 			http_response_clear(&resp);
 			return EXIT_UNAVAILABLE;
 		}

@@ -37,14 +37,17 @@
 #              run, is skipped by meson, or fails makes this script fail:
 #              there is no silent skip.
 # --out DIR    copy the binary to DIR/vaultexec (mode 0755).
-# --builddir   build directory (default build-static for amd64,
-#              build-static-arm64 for arm64, relative to the repository).
+# --builddir   build directory (default: build-static for amd64,
+#              build-static-arm64 for arm64, in the repository).
+# Relative paths in --out, --log and --builddir are relative to the
+# current directory.
 # --log FILE   send the output of setup and ninja to FILE and show its
 #              last 50 lines on failure (tests/run-all.sh's behaviour).
 #
 # Needs: tests/install-deps.sh (+ tests/arm64/install.sh for arm64) in CI,
 # tests/docker/install-build-deps.sh ARCH in the Docker builder.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/../.."
 root=$PWD
 me=tests/docker/build-static.sh
@@ -68,7 +71,7 @@ while (($#)); do
 	--builddir=*) builddir=${1#*=} ;;
 	--log) log=${2:?--log needs a file}; shift ;;
 	--log=*) log=${1#*=} ;;
-	-h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) usage ;;
 	*) break ;;
 	esac
@@ -101,16 +104,17 @@ done
 cross=0
 [[ ${machine[0]} == --cross-file ]] && cross=1
 
+# --out, --log and --builddir are relative to the caller's directory.
+abs() { if [[ -z $1 || $1 == /* ]]; then echo "$1"; else echo "$caller/$1"; fi; }
+out=$(abs "$out") log=$(abs "$log") builddir=$(abs "$builddir")
+[[ $caller != "$root" ]] || { out=${out#"$root"/} log=${log#"$root"/} builddir=${builddir#"$root"/}; }
 if [[ -z $builddir ]]; then
 	builddir=build-static
 	[[ $deb == amd64 ]] || builddir=build-static-$deb
 fi
 
-# Output of setup and ninja: the terminal, or --log FILE.
-if [[ -n $log ]]; then
-	mkdir -p "$(dirname "$log")"
-	: >"$log"
-fi
+# Output of setup and ninja: the terminal, or --log FILE (created once the
+# build directory has been checked; it may lie inside it).
 run() {
 	if [[ -n $log ]]; then
 		"$@" >>"$log" 2>&1 || { tail -n 50 "$log" >&2; die "failed: $* (whole log: $log)"; }
@@ -158,12 +162,23 @@ $problems
 Remove it (rm -rf $builddir) or give another --builddir."
 	fi
 	echo "   configured already: setup skipped"
+	if [[ -n $log ]]; then
+		mkdir -p "$(dirname "$log")"
+		: >"$log"
+	fi
 else
 	if [[ -e $builddir ]]; then
-		[[ -d $builddir/meson-private || -z $(ls -A "$builddir") ]] ||
-			die "$builddir exists and is not a meson build directory"
+		# Anything but meson's own files and the log: not ours to remove.
+		others=$(find "$builddir" -mindepth 1 -maxdepth 1 ! -name meson-private ! -name meson-logs \
+			! -name meson-info ${log:+! -path "$(dirname "$log")/$(basename "$log")"} -print -quit)
+		[[ -d $builddir/meson-private || -z $others ]] ||
+			die "$builddir exists and is not a meson build directory ($others)"
 		echo "   $builddir has no build.ninja (a failed setup): configuring it again"
 		rm -rf "$builddir"
+	fi
+	if [[ -n $log ]]; then
+		mkdir -p "$(dirname "$log")"
+		: >"$log"
 	fi
 	run meson setup "$builddir" "${machine[@]}" -Dstatic=true
 fi

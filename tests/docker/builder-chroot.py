@@ -23,8 +23,12 @@ the order `docker build` would:
 
 Not covered: the registry images themselves (debian:12-slim differs from
 minbase in trimmed docs/locales only), BuildKit's cache, and the final
-stage's base image for Alpine. /proc and /dev are mounted in the chroot for
-the build and unmounted after it.
+stage's base image for Alpine. The chroot gets /proc and a private /dev (a
+tmpfs with the standard device nodes, as Docker gives a container) for the
+build; they are unmounted after it, and nothing is deleted while anything
+is still mounted under the work directory. A machine behind a
+TLS-intercepting proxy (CAs in /usr/local/share/ca-certificates) has them
+trusted in the chroot too, to reach PyPI.
 """
 
 from __future__ import annotations
@@ -56,13 +60,31 @@ def die(msg: str) -> None:
     sys.exit(1)
 
 
+def mounts_under(path: Path) -> list[str]:
+    base = str(path.resolve()).rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4].replace("\\040", " ") for line in f]
+    return [m for m in points if (m + "/").startswith(base)]
+
+
+def safe_rmtree(path: Path) -> None:
+    """rmtree, but never through a mount point (a bind-mounted /dev left
+    behind by a killed run would otherwise be emptied on the host)."""
+    if not path.exists():
+        return
+    left = mounts_under(path)
+    if left:
+        die(f"not removing {path}: still mounted under it: {left} (umount them first)")
+    shutil.rmtree(path)
+
+
 def pristine_rootfs(cache: Path) -> Path:
     if (cache / "etc" / "debian_version").exists():
         return cache
     if not shutil.which("debootstrap"):
         die("debootstrap is missing (apt-get install --no-install-recommends debootstrap)")
     tmp = cache.with_name(cache.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    safe_rmtree(tmp)
     log(f"== debootstrap --variant=minbase bookworm {cache} (once)")
     r = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(tmp), MIRROR],
                        capture_output=True, text=True)
@@ -91,6 +113,13 @@ class Chroot:
         self.mounts: list[Path] = []
 
     def __enter__(self) -> "Chroot":
+        try:
+            return self._setup()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _setup(self) -> "Chroot":
         shutil.copy2("/etc/resolv.conf", self.root / "etc" / "resolv.conf", follow_symlinks=True)
         # A machine behind a TLS-intercepting proxy trusts its CA through
         # /usr/local/share/ca-certificates; the chroot needs the same to
@@ -108,21 +137,38 @@ class Chroot:
             self.extra_env["PIP_CERT"] = "/etc/ssl/certs/ca-certificates.crt"
             log(f"   the host's local CAs ({', '.join(c.name for c in cas)}) are trusted in the chroot too "
                 "(TLS proxy); the CA bundle built here is not the one a normal build gets")
-        for src, dst, args in [("proc", "proc", ["-t", "proc"]), ("/dev", "dev", ["--bind"])]:
-            target = self.root / dst
-            target.mkdir(exist_ok=True)
-            subprocess.run(["mount", *args, src, str(target)], check=True)
-            self.mounts.append(target)
+        # /proc, and a private /dev as Docker gives a container: a tmpfs
+        # with the standard device nodes bind-mounted from the host, so
+        # nothing run in the chroot can change the host's /dev.
+        self._mount(["-t", "proc", "proc"], self.root / "proc")
+        dev = self.root / "dev"
+        self._mount(["-t", "tmpfs", "-o", "mode=0755,nosuid", "tmpfs"], dev)
+        for node in ["null", "zero", "full", "random", "urandom", "tty"]:
+            (dev / node).touch()
+            self._mount(["--bind", f"/dev/{node}"], dev / node)
+        (dev / "shm").mkdir()
+        self._mount(["-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "shm"], dev / "shm")
+        (dev / "pts").mkdir()
+        for name, target in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")]:
+            (dev / name).symlink_to(target)
         return self
+
+    def _mount(self, args: list[str], target: Path) -> None:
+        if not target.exists():
+            target.mkdir()
+        subprocess.run(["mount", *args, str(target)], check=True)
+        self.mounts.append(target)
 
     def __exit__(self, *exc: object) -> None:
         for m in reversed(self.mounts):
-            subprocess.run(["umount", "-l", str(m)], check=False)
+            if subprocess.run(["umount", "-l", str(m)], check=False).returncode != 0:
+                log(f"!! umount {m} failed: the work directory will not be removed")
 
     def run(self, cmd: str, workdir: str, env: dict[str, str]) -> int:
         full = {"PATH": DOCKER_PATH, "HOME": "/root", "HOSTNAME": "buildkitsandbox", **self.extra_env, **env}
         argv = ["env", "-i", *[f"{k}={v}" for k, v in full.items()],
-                "chroot", str(self.root), "/bin/sh", "-c", f"cd {shlex.quote(workdir)} && exec /bin/sh -c {shlex.quote(cmd)}"]
+                shutil.which("chroot") or "/usr/sbin/chroot", str(self.root), "/bin/sh", "-c", f"cd {shlex.quote(workdir)} && exec /bin/sh -c {shlex.quote(cmd)}"]
         return subprocess.run(argv).returncode
 
 
@@ -153,11 +199,20 @@ def main() -> int:
 
     t0 = time.monotonic()
     work = Path(a.work)
-    shutil.rmtree(work, ignore_errors=True)
+    safe_rmtree(work)
     work.mkdir(parents=True)
     pristine = pristine_rootfs(Path(a.rootfs_cache))
     rootfs = work / "rootfs"
     subprocess.run(["cp", "-a", str(pristine), str(rootfs)], check=True)
+    # The apt sources of the debian:12 images (debootstrap writes only the
+    # release itself): updates and security too, in deb822 form.
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    (rootfs / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(
+        f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        f"Types: deb\nURIs: {MIRROR}-security\nSuites: bookworm-security\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     ctx = work / "context"
     files = context.context_files(ROOT)
     for f in files:
@@ -231,13 +286,14 @@ def main() -> int:
     ok = True
     for argv, want in [(ep + cmd, 0), (ep[:1] + ["--version"], 0)]:
         if a.arch == "amd64" and os.uname().machine == "x86_64":
-            run = ["env", "-i", "chroot", f"--userspec={uid}:{gid or uid}", str(froot), *argv]
+            run = ["env", "-i", shutil.which("chroot") or "/usr/sbin/chroot", f"--userspec={uid}:{gid or uid}",
+                   str(froot), *argv]
         else:
             qemu = shutil.which("qemu-aarch64")
             if not qemu:
                 log("   (qemu-aarch64 missing: the arm64 binary is not run)")
                 break
-            run = ["env", "-i", "setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups",
+            run = ["env", "-i", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups",
                    qemu, str(froot / argv[0].lstrip("/")), *argv[1:]]
         p = subprocess.run(run, capture_output=True, text=True, timeout=60)
         first = (p.stdout or p.stderr).strip().splitlines()[:1]
@@ -245,7 +301,7 @@ def main() -> int:
             f" ({first[0] if first else ''})")
         ok = ok and p.returncode == want
     if not a.keep:
-        shutil.rmtree(work, ignore_errors=True)
+        safe_rmtree(work)
     log(f"== {'ok' if ok else 'FAILED'}: {a.dockerfile} TARGETARCH={a.arch}, {time.monotonic() - t0:.0f} s")
     return 0 if ok else 1
 

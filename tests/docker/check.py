@@ -33,8 +33,11 @@ examples/distroless-mongodb/Dockerfile:
     binary (run against a closed port, it must stop at "Vault unreachable",
     69, not at a usage error, 64).
 CI:
-  - tests/run-all.sh (what .ci/run runs) builds the static binary with
-    tests/docker/build-static.sh, not with commands of its own.
+  - tests/run-all.sh (what .ci/run runs) builds the amd64 binary, and
+    tests/arm64/run.sh (when run-all.sh runs it) the arm64 one, with
+    tests/docker/build-static.sh; no script, compose file or Dockerfile
+    here sets up a static build (`meson setup ... -Dstatic=true`) with
+    commands of its own.
 
 Exit 1 on any failure; prints one line per check.
 """
@@ -274,15 +277,47 @@ def example_checks(path: Path, binary: str | None) -> None:
 
 # -------------------------------------------------------------------- CI --
 
+def own_static_recipes() -> list[str]:
+    """Places that set up a static build with commands of their own."""
+    files = [ROOT / ".ci" / "run"]
+    for pat in ["tests/**/*.sh", "examples/**/*.yml", "examples/**/*.yaml", "examples/**/Dockerfile*", "Dockerfile*"]:
+        files += sorted(ROOT.glob(pat))
+    found = []
+    for f in files:
+        if not f.is_file() or f == ROOT / BUILD:
+            continue
+        lines = f.read_text(errors="replace").split("\n")
+        i = 0
+        while i < len(lines):
+            start, cmd = i, lines[i]
+            while cmd.rstrip().endswith("\\") and i + 1 < len(lines):   # continuation lines
+                i += 1
+                cmd = cmd.rstrip()[:-1] + " " + lines[i]
+            i += 1
+            if cmd.lstrip().startswith("#"):
+                continue
+            if re.search(r"\bmeson\b.*\bsetup\b.*-Dstatic=true", cmd):
+                found.append(f"{f.relative_to(ROOT)}:{start + 1}: {' '.join(cmd.split())[:110]}")
+    return found
+
+
 def ci_checks() -> None:
-    run_all = (ROOT / "tests" / "run-all.sh").read_text()
-    ci = (ROOT / ".ci" / "run").read_text() if (ROOT / ".ci" / "run").exists() else ""
-    lines = [ln for ln in run_all.splitlines() if not ln.lstrip().startswith("#")]
-    calls = any(BUILD in ln for ln in lines)
-    own = [ln.strip() for ln in lines if re.search(r"meson setup[^\n]*-Dstatic=true", ln)]
+    def code(path: Path) -> str:
+        if not path.exists():
+            return ""
+        return "\n".join(ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#"))
+    ci = code(ROOT / ".ci" / "run")
+    run_all = code(ROOT / "tests" / "run-all.sh")
     check("tests/run-all.sh" in ci, ".ci/run runs tests/run-all.sh")
-    check(calls and not own, f"tests/run-all.sh builds the static binary with {BUILD} (the Dockerfiles' recipe)",
-          f"it runs its own: {own}" if own else f"{BUILD} is not called")
+    check(re.search(re.escape(BUILD) + r"[^\n]*\bamd64\b", run_all) is not None,
+          f"tests/run-all.sh builds the amd64 binary with {BUILD} ... amd64")
+    if "tests/arm64/run.sh" in run_all:
+        arm = code(ROOT / "tests" / "arm64" / "run.sh")
+        check(re.search(re.escape(BUILD) + r"[^\n]*\barm64\b", arm) is not None,
+              f"tests/arm64/run.sh (run by tests/run-all.sh) builds the arm64 binary with {BUILD} ... arm64")
+    own = own_static_recipes()
+    check(not own, f"no static build with commands of its own (the one recipe is {BUILD})",
+          "\n         ".join(own))
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ for a in "$@"; do
 	case $a in
 	--arm64) arm64=1 ;;
 	--chroot) chroot=1 ;;
-	-h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "usage: tests/docker/check.sh [--arm64] [--chroot]" >&2; exit 2 ;;
 	esac
 done
