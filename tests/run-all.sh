@@ -7,7 +7,7 @@
 #   3. unit tests (meson test), then the integration suite (real OpenBao,
 #      the fake Vault for faults, the static binary in a bare root
 #      filesystem) and the end-to-end suite (real databases and exporters)
-#      in one pytest run;
+#      in one pytest run; the start-up storm (200 processes);
 #   4. the arm64 build, cross-compiled, tested under qemu-aarch64;
 #   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
 #   6. clang-tidy and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
@@ -49,6 +49,9 @@ export VAULTEXEC_BIN="$root/build/src/vaultexec"
 export VAULTEXEC_STATIC_BIN="$root/build-static/src/vaultexec"
 python3 -m pytest tests/integration tests/e2e -q -rfEs -p no:cacheprovider \
 	--junitxml="$junit/integration.xml" "$@"
+
+step "start-up storm: 200 processes at once, with OpenBao up and coming up late"
+python3 -m pytest tests/storm -q -s -rfEs -p no:cacheprovider --junitxml="$junit/storm.xml"
 
 step "arm64: cross build, unit and integration tests under qemu-aarch64"
 VAULTEXEC_NO_INSTALL=1 VAULTEXEC_JUNIT_DIR="$junit" bash tests/arm64/run.sh "$@"

@@ -3,7 +3,7 @@
     python3 -m pytest tests/storm -q -s          # 200 processes per scenario
     STORM_N=50 python3 -m pytest tests/storm -q  # a lighter machine
 
-Not collected by the default run (run-all.sh runs tests/integration only).
+run-all.sh runs it as a step of its own, with -s so the figures show.
 Each scenario must finish well inside two minutes: the processes have
 --wait 60s and are killed 10 s after that; the assertions are storm.problems()
 (every child exec'd with the right value, total time bound, retries spread
