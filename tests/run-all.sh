@@ -10,7 +10,7 @@
 #      in one pytest run; the start-up storm (200 processes);
 #   4. the arm64 build, cross-compiled, tested under qemu-aarch64;
 #   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
-#   6. clang-tidy and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
+#   6. the Dockerfiles linted and checked; clang-tidy and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
 #   7. the footprint benchmark (prints figures, asserts nothing);
 #   8. one closing line adding up every test: "N passed, N failed, N skipped".
 # A skipped required test is a failure.  Extra arguments go to pytest.
@@ -33,16 +33,13 @@ ninja -C build
 rm -rf "$junit" && mkdir -p "$junit"
 
 step "build (static musl x86_64, the release binary)"
-[[ -f build-static/build.ninja ]] ||
-	meson setup build-static --native-file subprojects/musl-x86_64.ini -Dstatic=true >build-static.log 2>&1 ||
-	{ cat build-static.log; exit 1; }
-ninja -C build-static >>build-static.log 2>&1 || { tail -50 build-static.log; exit 1; }
+# The same script the Dockerfiles run (--test: its unit and smoke tests too).
+tests/docker/build-static.sh --test --log build-static.log amd64
 file build-static/src/vaultexec
 python3 tests/static/size-report.py build-static --top 5
 
 step "unit tests"
 meson test -C build --print-errorlogs
-meson test -C build-static --print-errorlogs
 
 step "integration and end-to-end tests"
 export VAULTEXEC_BIN="$root/build/src/vaultexec"
@@ -56,6 +53,9 @@ python3 -m pytest tests/storm -q -s -rfEs -p no:cacheprovider --junitxml="$junit
 step "arm64: cross build, unit and integration tests under qemu-aarch64"
 VAULTEXEC_NO_INSTALL=1 VAULTEXEC_JUNIT_DIR="$junit" bash tests/arm64/run.sh "$@"
 python3 tests/static/size-report.py build-static build-static-arm64 --top 0
+
+step "Dockerfiles: hadolint, shellcheck, and the checks no linter does"
+bash tests/docker/check.sh
 
 step "sanitizers (ASan+UBSan whole suite, valgrind on exec paths)"
 bash tests/sanitize.sh
