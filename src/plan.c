@@ -320,14 +320,16 @@ static struct secret *target(struct plan *p, const char *path, uint64_t version)
 
 static int missing_reason(const struct secret *s, char *why, size_t whylen)
 {
+	uint64_t v = s->version ? s->version : s->meta_version;
+	const char *what = s->state == S_DESTROYED ? "destroyed" : "deleted";
 	switch (s->state) {
 	case S_DELETED:
-		snprintf(why, whylen, "%s: version %llu is deleted", s->api_path,
-		         (unsigned long long)(s->version ? s->version : s->meta_version));
-		break;
 	case S_DESTROYED:
-		snprintf(why, whylen, "%s: version %llu is destroyed", s->api_path,
-		         (unsigned long long)(s->version ? s->version : s->meta_version));
+		if (v)
+			snprintf(why, whylen, "%s: version %llu is %s", s->api_path,
+			         (unsigned long long)v, what);
+		else
+			snprintf(why, whylen, "%s: the current version is %s", s->api_path, what);
 		break;
 	default:
 		if (s->version)

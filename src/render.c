@@ -56,10 +56,11 @@ static int parse_envref(const char *entry, struct envref *out)
 		}
 		out->refs = xrealloc(out->refs, (out->nrefs + 1) * sizeof(*out->refs));
 		struct secref *r = &out->refs[out->nrefs];
-		if (secref_parse(s, (size_t)(e - s), r, err, sizeof(err)) < 0 || !r->path) {
-			log_error("%s: bad ${vault:PATH#FIELD} reference at column %zu%s%s",
-			          out->name, (size_t)(p - val) + 1, r->path ? ": " : "",
-			          r->path ? err : "");
+		int unparsable = secref_parse(s, (size_t)(e - s), r, err, sizeof(err)) < 0;
+		if (unparsable || !r->path) {
+			log_error("%s: bad ${vault:PATH#FIELD} reference at column %zu: %s",
+			          out->name, (size_t)(p - val) + 1,
+			          unparsable ? err : "no '#FIELD'");
 			secref_clear(r);
 			return EXIT_USAGE;
 		}
@@ -76,6 +77,17 @@ static void envref_clear(struct envref *r)
 	for (size_t i = 0; i < r->nrefs; i++)
 		secref_clear(&r->refs[i]);
 	free(r->refs);
+}
+
+static bool set_by_flags(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nmaps; i++)
+		if (strcmp(cfg->maps[i].env, name) == 0)
+			return true;
+	for (size_t i = 0; i < cfg->nenvs; i++)
+		if (strcmp(cfg->envs[i].name, name) == 0)
+			return true;
+	return false;
 }
 
 int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct plan *p)
@@ -125,6 +137,12 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 		if (k != 1) {
 			envref_clear(&r);
 			return k;
+		}
+		/* A --map or --env of the same name wins: its reference is not
+		 * read, so a secret it names need not exist. */
+		if (set_by_flags(cfg, r.name)) {
+			envref_clear(&r);
+			continue;
 		}
 		j->refs = xrealloc(j->refs, (j->nrefs + 1) * sizeof(*j->refs));
 		j->refs[j->nrefs++] = r;

@@ -78,12 +78,44 @@ want_versions=(v0.18.0 v0.17.2 v0.17.1 v0.17.0 v0.16.0)
 if [[ -x "$cache/bin/mysqld_exporter" && -s "$cache/bin/mysqld_exporter.version" ]]; then
 	echo "mysqld_exporter $(cat "$cache/bin/mysqld_exporter.version") already built in $cache/bin"
 else
-	command -v go >/dev/null || { echo "install.sh: go is needed to build mysqld_exporter" >&2; exit 1; }
+	# Go >= 1.22 is needed (mysqld_exporter >= 0.16 says `go 1.22` in its
+	# go.mod).  Debian 12's golang-go is 1.19, so on a machine without a
+	# newer go, Debian's golang-1.23-go is installed from bookworm-backports
+	# (the backports suite is added to apt's sources if it is not there).
+	go_ok() {
+		local v
+		v=$("$1" version 2>/dev/null | sed -n 's/^go version go\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+		[[ -n "$v" ]] && awk -v v="$v" 'BEGIN { split(v, a, " "); exit !(a[1] > 1 || (a[1] == 1 && a[2] >= 22)) }'
+	}
+	GO=""
+	for g in "$(command -v go || true)" /usr/lib/go-1.2[2-9]/bin/go; do
+		if [[ -n "$g" && -x "$g" ]] && go_ok "$g"; then GO=$g; break; fi
+	done
+	if [[ -z "$GO" ]] && command -v apt-get >/dev/null && grep -qs '^VERSION_CODENAME=bookworm$' /etc/os-release; then
+		echo "installing Go 1.23 (golang-1.23-go from bookworm-backports) to build mysqld_exporter"
+		log=$(mktemp)
+		if ! {
+			if ! apt-cache policy 2>/dev/null | grep 'bookworm-backports' >/dev/null; then
+				printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+					'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+					>/etc/apt/sources.list.d/bookworm-backports.sources
+			fi
+			apt-get update -qq &&
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-1.23-go
+		} >"$log" 2>&1; then
+			cat "$log" >&2
+			exit 1
+		fi
+		rm -f "$log"
+		go_ok /usr/lib/go-1.23/bin/go && GO=/usr/lib/go-1.23/bin/go
+	fi
+	[[ -n "$GO" ]] || { echo "install.sh: go >= 1.22 is needed to build mysqld_exporter" >&2; exit 1; }
+	echo "building mysqld_exporter with $("$GO" version)"
 	export GOPATH="$cache/gopath" GOCACHE="$cache/gocache" GOFLAGS=-modcacherw GOTOOLCHAIN=local
 	mod=github.com/prometheus/mysqld_exporter
 	dir="" ver=""
 	for v in "${want_versions[@]}"; do
-		if out=$(go mod download -json "$mod@$v" 2>&1); then
+		if out=$("$GO" mod download -json "$mod@$v" 2>&1); then
 			dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' <<<"$out")
 			ver=$v
 			break
@@ -97,7 +129,7 @@ else
 	chmod -R u+w "$src"
 	mkdir -p "$cache/bin"
 	pv=github.com/prometheus/common/version
-	(cd "$src" && go build -trimpath -o "$cache/bin/mysqld_exporter.tmp" \
+	(cd "$src" && "$GO" build -trimpath -o "$cache/bin/mysqld_exporter.tmp" \
 		-ldflags "-X $pv.Version=${ver#v} -X $pv.Branch=module-proxy -X $pv.Revision=$ver" .)
 	mv "$cache/bin/mysqld_exporter.tmp" "$cache/bin/mysqld_exporter"
 	echo "${ver#v}" >"$cache/bin/mysqld_exporter.version"

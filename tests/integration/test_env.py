@@ -390,3 +390,27 @@ def test_check_does_not_list_values_with_env_refs(bao, vx, app):
         if l.strip():
             kind, _, rest = l.partition(" ")
             assert kind in ("env", "file") and rest and " " not in rest, r.describe()
+
+
+def test_env_ref_overridden_by_map_is_not_read(bao, vx, app):
+    """A --map of the same name wins, so its inherited reference is not
+    read: a secret it names need not exist."""
+    name, data = app
+    r = vx.run(
+        conn(bao, "10s", "--service", name, "--map", "password=DB_PASS"),
+        env={"VAULT_TOKEN": bao.token, "DB_PASS": f"vault:secret/data/{vx.name('absent')}#password"},
+    )
+    r.ok()
+    assert r.env["DB_PASS"] == data["password"]
+
+
+@pytest.mark.parametrize(
+    "value,reason",
+    [("x${vault:secret/data/app}y", "no '#FIELD'"), ("x${vault:secret/../x#f}y", "'..' segment")],
+    ids=["no-field", "dotdot"],
+)
+def test_bad_inline_env_ref_says_why(bao, vx, value, reason):
+    r = vx.run(conn(bao, "10s"), env={"VAULT_TOKEN": bao.token, "DSN": value})
+    r.failed(64)
+    assert "DSN: bad ${vault:PATH#FIELD} reference at column 2" in r.stderr, r.describe()
+    assert reason in r.stderr, r.describe()
