@@ -19,19 +19,9 @@ apt_pkgs=(
 	python3 python3-venv python3-pip python3-pytest python3-cryptography python3-yaml
 	redis-server prometheus-redis-exporter
 )
-missing=()
-for p in "${apt_pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	log=$(mktemp)
-	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-		cat "$log" >&2
-		exit 1
-	fi
-	rm -f "$log"
-fi
+# shellcheck source=tests/apt-missing.sh
+. "$(dirname "$0")/apt-missing.sh"
+apt_install_missing "${apt_pkgs[@]}"
 # Services from those packages must not keep running on the machine:
 # the tests start their own on loopback ports of their choosing.
 for svc in redis-server prometheus-redis-exporter; do

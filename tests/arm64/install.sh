@@ -31,21 +31,12 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 
 pkgs=(gcc-aarch64-linux-gnu musl-dev:arm64 qemu-user)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	log=$(mktemp)
-	if ! {
-		{ ((need_update == 0)) && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } ||
-			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
-	} >"$log" 2>&1; then
-		cat "$log" >&2
-		exit 1
-	fi
-	rm -f "$log"
+# shellcheck source=tests/apt-missing.sh
+. "$(dirname "$0")/../apt-missing.sh"
+if ((need_update)); then
+	apt_install_missing "${pkgs[@]}"
+else
+	APT_SKIP_UPDATE=1 apt_install_missing "${pkgs[@]}"
 fi
 
 # What the cross file and the tests rely on.

@@ -16,19 +16,9 @@ apt_pkgs=(
 	prometheus prometheus-redis-exporter prometheus-postgres-exporter
 	prometheus-mysqld-exporter prometheus-sql-exporter
 )
-missing=()
-for p in "${apt_pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	log=$(mktemp)
-	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-		cat "$log" >&2
-		exit 1
-	fi
-	rm -f "$log"
-fi
+# shellcheck source=tests/apt-missing.sh
+. "$(dirname "$0")/../apt-missing.sh"
+apt_install_missing "${apt_pkgs[@]}"
 
 # Whatever apt started (on a machine with systemd) must not run: the suite
 # relies on nothing but its own processes.
