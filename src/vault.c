@@ -378,6 +378,34 @@ static int redirect_target(const struct vault *v, const char *url, const char *l
 	return r;
 }
 
+/* A 301/302/307/308 with a Location: follows it once (same method, body
+ * and headers, as the Go client), never from https to http.  Returns -1
+ * when *url now points at the target, 0 when resp is no redirect, or an
+ * exit code after logging (a second redirect, or an unusable target). */
+static int follow_redirect(const struct vault *v, char **url, const struct http_response *resp,
+                           bool *redirected, const char *display)
+{
+	long code = resp->code;
+	if (!(code == 301 || code == 302 || code == 307 || code == 308) || !resp->location)
+		return 0;
+	if (*redirected) {
+		log_error("%s: redirected again to %s; following at most one redirect", display,
+		          resp->location);
+		return EXIT_UNAVAILABLE;
+	}
+	char err[CURL_ERROR_SIZE + 64];
+	char *next = NULL;
+	if (redirect_target(v, *url, resp->location, &next, err, sizeof(err)) < 0) {
+		log_error("%s: %s", display, err);
+		return EXIT_UNAVAILABLE;
+	}
+	log_debug("%s: following redirect to %s", display, next);
+	free(*url);
+	*url = next;
+	*redirected = true;
+	return -1;
+}
+
 static const char *status_word(enum http_status st)
 {
 	switch (st) {
@@ -421,27 +449,12 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 		long retry_after = -1;
 		if (st == HTTP_OK) {
 			long code = resp.code;
-			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
-			    resp.location) {
-				if (redirected) {
-					log_error(
-					    "%s: redirected again to %s; following at most one "
-					    "redirect",
-					    display, resp.location);
-					http_response_clear(&resp);
-					return EXIT_UNAVAILABLE;
-				}
-				char *next = NULL;
-				if (redirect_target(v, url, resp.location, &next, err,
-				                    sizeof(err)) < 0) {
-					log_error("%s: %s", display, err);
-					http_response_clear(&resp);
-					return EXIT_UNAVAILABLE;
-				}
-				log_debug("%s: following redirect to %s", display, next);
-				free(url);
-				url = next;
-				redirected = true;
+			int fr = follow_redirect(v, &url, &resp, &redirected, display);
+			if (fr > 0) {
+				http_response_clear(&resp);
+				return fr;
+			}
+			if (fr < 0) {
 				attempt--;
 				continue;
 			}
@@ -554,18 +567,12 @@ int vault_wait_ready(struct vault *v)
 		long retry_after = -1;
 		if (st == HTTP_OK) {
 			long code = resp.code;
-			if ((code == 301 || code == 302 || code == 307 || code == 308) &&
-			    resp.location && !redirected) {
-				char *next = NULL;
-				if (redirect_target(v, url, resp.location, &next, err,
-				                    sizeof(err)) < 0) {
-					log_error("%s: sys/health: %s", v->base, err);
-					http_response_clear(&resp);
-					return EXIT_UNAVAILABLE;
-				}
-				free(url);
-				url = next;
-				redirected = true;
+			int fr = follow_redirect(v, &url, &resp, &redirected, "sys/health");
+			if (fr > 0) {
+				http_response_clear(&resp);
+				return fr;
+			}
+			if (fr < 0) {
 				attempt--;
 				continue;
 			}
