@@ -50,32 +50,13 @@ int auth_read_secret_file(const char *what, const char *path, char **out)
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* Vault's error text on one line: multierror bodies carry newlines and
- * tabs ("1 error occurred:\n\t* permission denied\n\n"). */
-static void one_line(const char *msg, char *buf, size_t n)
-{
-	size_t j = 0;
-	bool space = false;
-	for (const char *p = msg ? msg : ""; *p && j + 1 < n; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ') {
-			space = j > 0;
-			continue;
-		}
-		if (space && j + 2 < n)
-			buf[j++] = ' ';
-		space = false;
-		buf[j++] = *p;
-	}
-	buf[j] = '\0';
-}
-
 /* The reason to log for a refused request: Vault's first error, unless
  * it quotes one of the secret strings of body (a JWT parser may echo its
  * input), then only the status. */
 static void refusal_reason(const struct vault_reply *rep, const cJSON *body, char *buf, size_t n)
 {
 	char msg[400];
-	one_line(vault_error_message(rep), msg, sizeof(msg));
+	vault_error_line(rep, msg, sizeof(msg));
 	const cJSON *it;
 	cJSON_ArrayForEach(it, body)
 	{
@@ -193,7 +174,7 @@ static bool creation_path_ok(const char *path, const char *mount, const char *ro
 static int wrapping_refused(const char *what, const char *step, const struct vault_reply *rep)
 {
 	char msg[400];
-	one_line(vault_error_message(rep), msg, sizeof(msg));
+	vault_error_line(rep, msg, sizeof(msg));
 	if (rep->code == 400)
 		log_error(
 		    "%s: the response-wrapping token is not valid (%s: HTTP 400%s%s): it was "
@@ -599,7 +580,7 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 		log_info("revoked the login token (--revoke-token)");
 	} else {
 		char msg[400];
-		one_line(vault_error_message(&rep), msg, sizeof(msg));
+		vault_error_line(&rep, msg, sizeof(msg));
 		log_warn("--revoke-token: auth/token/revoke-self answered HTTP %ld%s%s; the token "
 		         "stays valid until its TTL ends",
 		         rep.code, *msg ? ": " : "", msg);

@@ -126,7 +126,7 @@ static const struct opt_def opts[] = {
      "cert: the certificate role (else any that matches --client-cert)", NULL},
     {"revoke-token", OPT_REVOKE_TOKEN, K_BOOL, "[=BOOL]", NULL,
      "revoke the login token before exec; off by default because revoking also revokes "
-     "every lease the token created",
+     "every lease the token created (refused when the run took a lease)",
      NULL},
     {"token-sink", OPT_TOKEN_SINK, K_VALUE, "FILE", NULL,
      "write the token to FILE (0600, atomically) for the command; otherwise it never "
@@ -140,12 +140,14 @@ static const struct opt_def opts[] = {
     {"kv-version", OPT_KV_VERSION, K_VALUE, "1|2|auto", NULL,
      "KV engine version (default 2; auto asks sys/internal/ui/mounts)", NULL},
     {"map", OPT_MAP, K_REPEAT, "FIELD=ENV", NULL,
-     "field into a variable; FIELD may be PATH#FIELD[#VERSION]; a=A,b=B lists", NULL},
+     "field into a variable; FIELD may be PATH#FIELD[#VERSION], or PATH?NAME=VALUE&...#FIELD "
+     "for a write (POST, e.g. pki/issue/ROLE?common_name=x); a=A,b=B lists",
+     NULL},
     {"map-all", OPT_MAP_ALL, K_OPTIONAL, "[=PREFIX]", NULL,
      "every field of the default secret, upper-cased, [^A-Z0-9_] as _", NULL},
     {"env", OPT_ENV, K_REPEAT, "NAME=TEMPLATE", NULL,
      "compose a variable: {{ field | urlencode }}, filters urlencode base64 json "
-     "default \"x\" trim upper lower",
+     "default \"x\" trim upper lower join \"SEP\" base64decode",
      NULL},
     {"file", OPT_FILE, K_REPEAT, "DEST=TEMPLATE", NULL,
      "render a file (DEST=@TEMPLATE_FILE reads the template), written atomically", NULL},
@@ -158,7 +160,9 @@ static const struct opt_def opts[] = {
     {"keep-env", OPT_KEEP_ENV, K_REPEAT, "NAME", NULL,
      "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)", NULL},
     {"check", OPT_CHECK, K_BOOL, "", "Control",
-     "do everything but exec; print the names of variables and files", NULL},
+     "do everything but exec; print the names of variables and files; revoke the leases "
+     "taken",
+     NULL},
     {"log-level", OPT_LOG_LEVEL, K_VALUE, "LEVEL", NULL, "error, warn, info (default), debug",
      NULL},
     {"log-format", OPT_LOG_FORMAT, K_VALUE, "FORMAT", NULL, "text (default) or json", NULL},
@@ -166,6 +170,15 @@ static const struct opt_def opts[] = {
     {"help", OPT_HELP, K_ACTION, "", NULL, "print this help and exit", NULL},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const char engines_help[] =
+    "Secrets engines: a path outside --kv-mount has its mount's type looked up\n"
+    "(sys/internal/ui/mounts); KV follows the KV rules, any other engine is read\n"
+    "with GET /v1/PATH.  PATH?NAME=VALUE&...#FIELD is a write: POST with the\n"
+    "parameters as a JSON body of strings.  Each distinct request is made once.\n"
+    "Leases: every lease taken is on the success line with its expiry (nothing\n"
+    "renews it after the exec); a failed run and --check revoke them\n"
+    "(sys/leases/revoke).\n\n";
 
 static const char exit_codes_help[] =
     "Exit codes:\n"
@@ -250,8 +263,8 @@ static void print_help(void)
 	}
 	printf("  %-28s the token (BAO_TOKEN wins when set)\n", "BAO_TOKEN, VAULT_TOKEN");
 	printf("\nThe child's environment is ours minus VAULT_TOKEN, BAO_TOKEN, VAULTEXEC_* and\n"
-	       "login credentials, plus the mapped variables.\n\n%s",
-	       exit_codes_help);
+	       "login credentials, plus the mapped variables.\n\n%s%s",
+	       engines_help, exit_codes_help);
 }
 
 static void strlist_add(struct strlist *l, const char *s)
@@ -486,6 +499,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *val, const char
 			cfg->kv_version = KV_AUTO;
 		else
 			return bad(origin, "'%s' is not 1, 2 or auto", val);
+		cfg->kv_version_given = true;
 		break;
 	case OPT_MAP: {
 		const char *p = val;

@@ -65,6 +65,7 @@ struct config {
 	char *default_path; /* from --service or --secret; NULL if neither */
 	char *kv_mount;
 	enum kv_version kv_version;
+	bool kv_version_given; /* forces the version of KV mounts outside kv_mount too */
 	struct map_spec *maps;
 	size_t nmaps;
 	bool map_all;

@@ -13,6 +13,7 @@
 #include "env.h"
 #include "exec.h"
 #include "files.h"
+#include "lease.h"
 #include "log.h"
 #include "plan.h"
 #include "render.h"
@@ -101,13 +102,32 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 		nvars += j->vars[i].value != NULL;
 	for (size_t i = 0; i < j->nfiles; i++)
 		nfiles += j->files[i].content != NULL;
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, ls = STRBUF_INIT;
 	plan_describe(p, &sb);
-	log_info("read %zu secret%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s", plan_count(p),
-	         plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "", sb.len ? sb.buf : "",
-	         sb.len ? ")" : "", nvars, nvars == 1 ? "" : "s", check ? "would write" : "wrote",
-	         nfiles, nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
+	/* Nothing renews a lease once we are gone: say when the values end
+	 * (with --check they are revoked right after this line). */
+	lease_describe(plan_leases((struct plan *)p), !check, &ls);
+	log_info("read %zu secret%s%s%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s",
+	         plan_count(p), plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "",
+	         sb.len ? sb.buf : "", sb.len ? ")" : "", ls.len ? ", " : "", ls.len ? ls.buf : "",
+	         nvars, nvars == 1 ? "" : "s", check ? "would write" : "wrote", nfiles,
+	         nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
 	sb_wipe(&sb);
+	sb_wipe(&ls);
+}
+
+/* Revoking the login token revokes every lease it took, so the command
+ * would start with credentials that are already dead. */
+static int check_revoke_token(const struct config *cfg, const struct auth_state *auth,
+                              const struct lease_set *ls)
+{
+	if (!cfg->revoke_token || !auth->logged_in || ls->n == 0 || cfg->check)
+		return 0;
+	log_error("--revoke-token: refused: %s is leased to the login token, and revoking the "
+	          "token revokes its leases, so the command would get dead credentials; drop "
+	          "--revoke-token (the token then ends at its TTL)%s",
+	          ls->v[0].path, ls->n > 1 ? " (and other leases)" : "");
+	return EXIT_CONFIG;
 }
 
 int main(int argc, char **argv)
@@ -134,12 +154,14 @@ int main(int argc, char **argv)
 	    (r = job_prepare(&job, &cfg, environ, plan)) || (r = auth_prepare(&cfg, &auth)) ||
 	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
 	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
-	    (r = job_render(&job, plan)))
+	    (r = job_render(&job, plan)) ||
+	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))))
 		goto out;
 
 	if (cfg.check) {
 		log_success(plan, &job, cmd, true);
 		print_check(&job);
+		lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
 		r = auth_handoff(vault, &cfg, &auth, true);
 		goto out;
 	}
@@ -160,6 +182,10 @@ int main(int argc, char **argv)
 	r = exec_command(cmd, cfg.child_argv, envp);
 
 out:
+	/* A failed run takes no lease home: a crash-looping container would
+	 * otherwise pile up database users.  Best effort, logged. */
+	if (r && vault && plan)
+		lease_revoke_all(vault, plan_leases(plan), "the run failed");
 	env_free(envp);
 	free(cmd);
 	job_free(&job);

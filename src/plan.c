@@ -6,25 +6,34 @@
 
 #include "http.h"
 #include "jsonval.h"
+#include "lease.h"
 #include "log.h"
 
-enum sec_state { S_PENDING, S_OK, S_MISSING, S_DELETED, S_DESTROYED };
+enum sec_state { S_PENDING, S_OK, S_MISSING, S_DELETED, S_DESTROYED, S_NO_DATA };
+
+/* How a path is read: KV v1 and a plain read are the same GET whose fields
+ * are "data"; KV v2 inserts data/ after the mount and nests the fields
+ * one level deeper.  A write is a POST with the parameters as body. */
+enum sec_kind { K_PLAIN = 0, K_KV1 = 1, K_KV2 = 2 };
 
 struct secret {
 	char *path;            /* as the user wrote it, slashes trimmed */
 	uint64_t version;      /* 0 = current; part of the lookup key */
+	char *params;          /* raw PATH?PARAMS text (a write); part of the key */
+	char *body;            /* the write's JSON body (may hold a secret) */
 	uint64_t meta_version; /* the version Vault reported, for messages */
 	struct secret *same;   /* another entry that resolved to the same read */
 	char *api_path;        /* v1/... path, for messages and dedup */
-	int kv;                /* 1 or 2 */
+	int kv;                /* enum sec_kind */
 	enum sec_state state;
 	struct jdoc *doc;
 	const cJSON *data; /* the field map */
 };
 
 struct mount_info {
-	char *mount; /* no trailing slash */
-	int kv;
+	char *mount; /* no trailing slash; NULL when the lookup was refused */
+	int kv;      /* enum sec_kind */
+	char *type;  /* the engine's type as the lookup said ("kv", "database") */
 };
 
 struct plan {
@@ -35,6 +44,7 @@ struct plan {
 	size_t nmounts;
 	struct strbuf *vals; /* looked-up values, wiped at the end */
 	size_t nvals;
+	struct lease_set leases;
 };
 
 struct plan *plan_new(const struct config *cfg)
@@ -50,13 +60,18 @@ void plan_free(struct plan *p)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->s[i].path);
+		free(p->s[i].params);
+		secure_free_str(p->s[i].body);
 		free(p->s[i].api_path);
 		jdoc_free(p->s[i].doc);
 	}
 	free(p->s);
-	for (size_t i = 0; i < p->nmounts; i++)
+	for (size_t i = 0; i < p->nmounts; i++) {
 		free(p->mounts[i].mount);
+		free(p->mounts[i].type);
+	}
 	free(p->mounts);
+	lease_set_clear(&p->leases);
 	for (size_t i = 0; i < p->nvals; i++)
 		sb_wipe(&p->vals[i]);
 	free(p->vals);
@@ -73,10 +88,16 @@ static char *trimmed(const char *path)
 	return xstrndup(path, n);
 }
 
-static struct secret *find(struct plan *p, const char *path, uint64_t version)
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static struct secret *find(struct plan *p, const char *path, uint64_t version, const char *params)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (p->s[i].version == version && strcmp(p->s[i].path, path) == 0)
+		if (p->s[i].version == version && strcmp(p->s[i].path, path) == 0 &&
+		    same_str(p->s[i].params, params))
 			return &p->s[i];
 	return NULL;
 }
@@ -84,10 +105,12 @@ static struct secret *find(struct plan *p, const char *path, uint64_t version)
 void plan_add(struct plan *p, const struct secref *ref)
 {
 	_cleanup_free_ char *path = trimmed(ref->path ? ref->path : p->cfg->default_path);
-	if (find(p, path, ref->version))
+	if (find(p, path, ref->version, ref->params))
 		return;
 	p->s = xrealloc(p->s, (p->n + 1) * sizeof(*p->s));
-	p->s[p->n] = (struct secret){.path = steal_pointer(&path), .version = ref->version};
+	p->s[p->n] = (struct secret){.path = steal_pointer(&path),
+	                             .version = ref->version,
+	                             .params = ref->params ? xstrdup(ref->params) : NULL};
 	p->n++;
 }
 
@@ -128,29 +151,34 @@ char *plan_api_path(const char *mount, int kv_version, const char *path)
 	return sb_steal(&sb);
 }
 
+static bool under(const char *path, const char *mount)
+{
+	size_t ml = strlen(mount);
+	return strncmp(path, mount, ml) == 0 && (path[ml] == '/' || path[ml] == '\0');
+}
+
 /* The mount of a path when the KV version is given: --kv-mount when the
  * path lies under it, else the path's first segment. */
 static char *guess_mount(const struct config *cfg, const char *path)
 {
-	size_t ml = strlen(cfg->kv_mount);
-	if (strncmp(path, cfg->kv_mount, ml) == 0 && (path[ml] == '/' || path[ml] == '\0'))
+	if (under(path, cfg->kv_mount))
 		return xstrdup(cfg->kv_mount);
 	const char *slash = strchr(path, '/');
 	return xstrndup(path, slash ? (size_t)(slash - path) : strlen(path));
 }
 
-/* --kv-version auto: ask sys/internal/ui/mounts, which answers for the
- * longest mount prefix of the path (vault-api.md section 2). */
-static int detect_mount(struct plan *p, struct vault *v, const char *path, struct mount_info *mi)
+/* Asks sys/internal/ui/mounts, which answers for the longest mount prefix
+ * of the path with the engine's type (vault-api.md section 2), once per
+ * mount.  Returns 0 with *mi filled (mi->mount NULL: the lookup was
+ * refused, with the status in *refused), or an exit code after logging. */
+static int lookup_mount(struct plan *p, struct vault *v, const char *path, struct mount_info *mi,
+                        long *refused, char *why, size_t whylen)
 {
-	for (size_t i = 0; i < p->nmounts; i++) {
-		size_t ml = strlen(p->mounts[i].mount);
-		if (strncmp(path, p->mounts[i].mount, ml) == 0 &&
-		    (path[ml] == '/' || path[ml] == '\0')) {
+	for (size_t i = 0; i < p->nmounts; i++)
+		if (under(path, p->mounts[i].mount)) {
 			*mi = p->mounts[i];
 			return 0;
 		}
-	}
 	struct strbuf api = STRBUF_INIT;
 	sb_adds(&api, "sys/internal/ui/mounts/");
 	add_escaped_path(&api, path);
@@ -163,53 +191,135 @@ static int detect_mount(struct plan *p, struct vault *v, const char *path, struc
 	if (rep.code == 200) {
 		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
 		const char *mp = json_get_string(data, "path");
-		const cJSON *o = json_get(data, "options");
-		const char *ver = json_get_string(o, "version");
+		const char *type = json_get_string(data, "type");
+		const char *ver = json_get_string(json_get(data, "options"), "version");
 		if (!mp || !*mp) {
 			log_error("%s: sys/internal/ui/mounts gave no mount path", path);
 			vault_reply_clear(&rep);
 			return EXIT_DATA;
 		}
 		found.mount = trimmed(mp);
-		found.kv = ver && strcmp(ver, "2") == 0 ? 2 : 1;
+		found.type = xstrdup(type ? type : "?");
+		/* "generic" is what very old Vault called KV. */
+		if (type && (strcmp(type, "kv") == 0 || strcmp(type, "generic") == 0))
+			found.kv = ver && strcmp(ver, "2") == 0 ? K_KV2 : K_KV1;
+		else
+			found.kv = K_PLAIN;
 	} else if (rep.code == 404) {
-		/* Vault older than 0.10 has no such endpoint: KV v1. */
+		/* Vault older than 0.10 has no such endpoint: KV v1, which is
+		 * read like any other path. */
 		found.mount = guess_mount(p->cfg, path);
-		found.kv = 1;
+		found.type = xstrdup("kv");
+		found.kv = K_KV1;
 	} else {
-		const char *m = vault_error_message(&rep);
-		log_error("%s: cannot detect the KV version (HTTP %ld%s%s): no permission on the "
-		          "mount or no such mount; give --kv-version 1 or 2",
-		          path, rep.code, m ? ": " : "", m ? m : "");
+		char m[300];
+		vault_error_line(&rep, m, sizeof(m));
+		snprintf(why, whylen, "HTTP %ld%s%s", rep.code, *m ? ": " : "", m);
+		*refused = rep.code;
 		vault_reply_clear(&rep);
-		return rep.code == 403 ? EXIT_NOPERM : EXIT_DATA;
+		memset(mi, 0, sizeof(*mi));
+		return 0;
 	}
 	vault_reply_clear(&rep);
-	log_debug("%s: mount %s is KV v%d", path, found.mount, found.kv);
+	log_debug("%s: mount %s is %s%s", path, found.mount, found.type,
+	          found.kv == K_KV2   ? " (KV v2)"
+	          : found.kv == K_KV1 ? " (KV v1)"
+	                              : "");
 	p->mounts = xrealloc(p->mounts, (p->nmounts + 1) * sizeof(*p->mounts));
 	p->mounts[p->nmounts++] = found;
 	*mi = found;
 	return 0;
 }
 
+/* The JSON body of a write: every parameter as a string. */
+static char *params_body(const char *params)
+{
+	cJSON *o = cJSON_CreateObject();
+	struct strbuf n = STRBUF_INIT, val = STRBUF_INIT;
+	char err[160];
+	const char *it = params;
+	/* Checked by secref_parse already: cannot fail here. */
+	while (secref_param_next(&it, &n, &val, err, sizeof(err)) == 1) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, n.buf);
+		cJSON_AddItemToObject(o, n.buf, cJSON_CreateString(val.buf ? val.buf : ""));
+		sb_reset(&n);
+		sb_reset(&val);
+	}
+	sb_wipe(&n);
+	sb_wipe(&val);
+	char *text = cJSON_PrintUnformatted(o);
+	if (!text)
+		die(EXIT_SOFTWARE, "out of memory");
+	/* cJSON frees without wiping: the values may be secrets. */
+	for (cJSON *c = o->child; c; c = c->next)
+		if (c->valuestring) {
+			secure_free_str(c->valuestring);
+			c->valuestring = NULL;
+		}
+	cJSON_Delete(o);
+	return text;
+}
+
+/* Which request reads a secret.  A path under --kv-mount follows the KV
+ * rules (--kv-version, or the lookup with auto); any other path is looked
+ * up: a KV mount follows the KV rules (--kv-version when given, else the
+ * mount's own version), any other engine is a plain GET, and a refused
+ * lookup reads the path as written.  A path with parameters is a POST. */
 static int resolve(struct plan *p, struct vault *v, struct secret *s)
 {
-	struct mount_info mi;
+	const struct config *cfg = p->cfg;
+	struct mount_info mi = {0};
 	_cleanup_free_ char *guessed = NULL;
-	if (p->cfg->kv_version == KV_AUTO) {
-		int r = detect_mount(p, v, s->path, &mi);
-		if (r)
-			return r;
-	} else {
-		guessed = guess_mount(p->cfg, s->path);
+	bool kv_mount = under(s->path, cfg->kv_mount);
+	char why[360] = "";
+	long refused = 0;
+	int r;
+	if (s->params && kv_mount) {
+		log_error("%s?...: a write (PATH?PARAMS) to the KV mount %s would overwrite a "
+		          "secret; drop the parameters to read it",
+		          s->path, cfg->kv_mount);
+		return EXIT_USAGE;
+	}
+	if (kv_mount && cfg->kv_version != KV_AUTO) {
+		guessed = guess_mount(cfg, s->path);
 		mi.mount = guessed;
-		mi.kv = (int)p->cfg->kv_version;
+		mi.kv = (int)cfg->kv_version;
+	} else if ((r = lookup_mount(p, v, s->path, &mi, &refused, why, sizeof(why)))) {
+		return r;
+	} else if (!mi.mount && kv_mount) {
+		log_error("%s: cannot detect the KV version (%s): no permission on the mount or no "
+		          "such mount; give --kv-version 1 or 2",
+		          s->path, why);
+		return refused == 403 ? EXIT_NOPERM : EXIT_DATA;
+	} else if (!mi.mount) {
+		log_debug("%s: the mounts lookup was refused (%s); reading the path as written",
+		          s->path, why);
+	} else if (mi.kv != K_PLAIN && !kv_mount && cfg->kv_version_given &&
+	           cfg->kv_version != KV_AUTO) {
+		mi.kv = (int)cfg->kv_version;
+	}
+	if (s->params && mi.kv != K_PLAIN) {
+		log_error("%s?...: a write (PATH?PARAMS) to the KV mount %s would overwrite a "
+		          "secret; drop the parameters to read it",
+		          s->path, mi.mount);
+		return EXIT_USAGE;
 	}
 	s->kv = mi.kv;
-	s->api_path = plan_api_path(mi.mount, mi.kv, s->path);
-	if (s->version && s->kv == 1) {
-		log_error("%s#...#%llu: versions exist only in KV v2", s->path,
-		          (unsigned long long)s->version);
+	if (mi.kv == K_PLAIN || !mi.mount) {
+		struct strbuf sb = STRBUF_INIT;
+		add_escaped_path(&sb, s->path);
+		s->api_path = sb_steal(&sb);
+	} else {
+		s->api_path = plan_api_path(mi.mount, mi.kv, s->path);
+	}
+	if (s->params)
+		s->body = params_body(s->params);
+	if (s->version && s->kv != K_KV2) {
+		log_error("%s#...#%llu: versions exist only in KV v2 (this is %s)", s->path,
+		          (unsigned long long)s->version,
+		          s->kv == K_KV1 ? "KV v1"
+		          : mi.type      ? mi.type
+		                         : "not a KV v2 mount");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -233,30 +343,43 @@ static void read_v2_deleted(struct secret *s, const struct vault_reply *rep)
 	}
 }
 
+static const char *method_of(const struct secret *s)
+{
+	return s->params ? "POST" : "GET";
+}
+
 static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 {
 	char query[40] = "";
 	if (s->version)
 		snprintf(query, sizeof(query), "version=%llu", (unsigned long long)s->version);
 	struct vault_reply rep;
-	int r = vault_request(v, "GET", s->api_path, s->version ? query : NULL, NULL,
-	                      VREQ_KV_UPGRADE, &rep);
+	int r = vault_request(v, method_of(s), s->api_path, s->version ? query : NULL, s->body,
+	                      s->kv == K_PLAIN ? 0 : VREQ_KV_UPGRADE, &rep);
 	if (r)
 		return r;
-	const char *m = vault_error_message(&rep);
+	/* Remembered first, whatever follows: a lease taken must be revocable
+	 * even when its answer turns out to be unusable. */
+	if (rep.code >= 200 && rep.code < 300)
+		lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body);
+	char m[300];
+	vault_error_line(&rep, m, sizeof(m));
 	switch (rep.code) {
 	case 200: {
 		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
-		if (s->kv == 2)
+		if (s->kv == K_KV2)
 			data = json_get(data, "data");
 		if (!rep.doc) {
 			log_error("%s: the answer is not valid JSON", s->api_path);
 			r = EXIT_DATA;
-		} else if (s->kv == 2 && cJSON_IsNull(data)) {
+		} else if (s->kv == K_KV2 && cJSON_IsNull(data)) {
 			read_v2_deleted(s, &rep);
+		} else if (s->kv == K_PLAIN && (!data || cJSON_IsNull(data))) {
+			s->state = S_NO_DATA;
 		} else if (!cJSON_IsObject(data)) {
 			log_error("%s: the answer has no data object%s", s->api_path,
-			          s->kv == 2 ? " (is this a KV v1 mount? try --kv-version 1)" : "");
+			          s->kv == K_KV2 ? " (is this a KV v1 mount? try --kv-version 1)"
+			                         : "");
 			r = EXIT_DATA;
 		} else {
 			s->state = S_OK;
@@ -266,21 +389,29 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 		break;
 	}
 	case 204:
+		s->state = s->kv == K_PLAIN ? S_NO_DATA : S_MISSING;
+		break;
 	case 404:
-		if (s->kv == 2 && rep.doc)
+		if (s->kv == K_KV2 && rep.doc)
 			read_v2_deleted(s, &rep);
 		else
 			s->state = S_MISSING;
 		break;
 	case 403:
-		log_error("%s: permission denied%s%s", s->api_path, m ? ": " : "", m ? m : "");
+		log_error("%s %s: permission denied%s%s", method_of(s), s->api_path, *m ? ": " : "",
+		          m);
 		r = EXIT_NOPERM;
 		break;
 	default:
-		log_error("%s: HTTP %ld%s%s", s->api_path, rep.code, m ? ": " : "", m ? m : "");
+		/* 405 on a GET: an endpoint that only takes writes, such as
+		 * pki/issue/ROLE. */
+		log_error("%s %s: HTTP %ld%s%s%s", method_of(s), s->api_path, rep.code,
+		          *m ? ": " : "", m,
+		          rep.code == 405 && !s->params
+		              ? " (an endpoint that needs parameters? PATH?NAME=VALUE#FIELD writes)"
+		              : "");
 		r = rep.code == 401 ? EXIT_NOPERM : EXIT_DATA;
 	}
-	(void)p;
 	vault_reply_clear(&rep);
 	return r;
 }
@@ -292,10 +423,12 @@ int plan_fetch(struct plan *p, struct vault *v)
 		int r = resolve(p, v, s);
 		if (r)
 			return r;
-		/* secret/x and secret/data/x are the same read. */
+		/* secret/x and secret/data/x are the same read; a write is
+		 * the same only with the same parameters. */
 		for (size_t j = 0; j < i; j++)
 			if (!p->s[j].same && p->s[j].version == s->version &&
-			    strcmp(p->s[j].api_path, s->api_path) == 0) {
+			    strcmp(p->s[j].api_path, s->api_path) == 0 &&
+			    same_str(p->s[j].params, s->params)) {
 				s->same = &p->s[j];
 				break;
 			}
@@ -304,15 +437,20 @@ int plan_fetch(struct plan *p, struct vault *v)
 		r = fetch_one(p, v, s);
 		if (r)
 			return r;
-		log_debug("%s: read", s->api_path);
+		log_debug("%s %s: %s", method_of(s), s->api_path, s->params ? "written" : "read");
 	}
 	return 0;
 }
 
-static struct secret *target(struct plan *p, const char *path, uint64_t version)
+struct lease_set *plan_leases(struct plan *p)
+{
+	return p ? &p->leases : NULL;
+}
+
+static struct secret *target(struct plan *p, const char *path, uint64_t version, const char *params)
 {
 	_cleanup_free_ char *t = trimmed(path ? path : p->cfg->default_path);
-	struct secret *s = find(p, t, version);
+	struct secret *s = find(p, t, version, params);
 	while (s && s->same)
 		s = s->same;
 	return s;
@@ -331,6 +469,9 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 		else
 			snprintf(why, whylen, "%s: the current version is %s", s->api_path, what);
 		break;
+	case S_NO_DATA:
+		snprintf(why, whylen, "%s %s: the answer has no data", method_of(s), s->api_path);
+		break;
 	default:
 		if (s->version)
 			snprintf(why, whylen, "%s: no such secret or version %llu", s->api_path,
@@ -344,7 +485,7 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
                 size_t whylen)
 {
-	struct secret *s = target(p, ref->path, ref->version);
+	struct secret *s = target(p, ref->path, ref->version, ref->params);
 	if (!s) {
 		log_error("internal error: the secret of field %s was not read", ref->field);
 		return EXIT_SOFTWARE;
@@ -377,7 +518,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 
 int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen)
 {
-	struct secret *s = target(p, NULL, 0);
+	struct secret *s = target(p, NULL, 0, NULL);
 	if (!s)
 		return EXIT_SOFTWARE;
 	if (s->state != S_OK)
@@ -403,6 +544,8 @@ void plan_describe(const struct plan *p, struct strbuf *out)
 		if (p->s[i].same || !p->s[i].api_path)
 			continue;
 		sb_adds(out, k++ ? ", " : "");
+		if (p->s[i].params)
+			sb_adds(out, "POST ");
 		sb_adds(out, p->s[i].api_path);
 		if (p->s[i].version)
 			sb_addf(out, "?version=%llu", (unsigned long long)p->s[i].version);

@@ -38,7 +38,10 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 typedef int (*plan_field_fn)(void *ctx, const char *field);
 int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen);
 
-/* "secret/data/a, secret/data/b" for the success line. */
+/* The leases the reads took (see lease.h); owned by the plan. */
+struct lease_set *plan_leases(struct plan *p);
+
+/* "secret/data/a, POST pki/issue/web" for the success line. */
 void plan_describe(const struct plan *p, struct strbuf *out);
 size_t plan_count(const struct plan *p);
 

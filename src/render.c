@@ -96,7 +96,7 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 	j->cfg = cfg;
 	char err[256];
 	if (cfg->default_path) {
-		struct secref def = {NULL, (char *)"", 0};
+		struct secref def = {NULL, (char *)"", 0, NULL};
 		plan_add(p, &def);
 	}
 	for (size_t i = 0; i < cfg->nmaps; i++)
@@ -263,7 +263,7 @@ static int map_all_field(void *vctx, const char *field)
 	for (size_t i = 0; i < c->j->cfg->nenvs; i++)
 		if (strcmp(c->j->cfg->envs[i].name, name) == 0)
 			return 0;
-	struct secref ref = {NULL, (char *)field, 0};
+	struct secref ref = {NULL, (char *)field, 0, NULL};
 	const char *val;
 	size_t len;
 	char why[512];
@@ -305,6 +305,10 @@ static int render_templates(struct job *j, struct plan *p)
 				r = missing(j, specs[i].origin, lc.why[0] ? lc.why : err);
 				if (r != 1)
 					return r;
+			} else if (r == TMPL_FILTER_FAILED) {
+				sb_wipe(&out);
+				log_error("%s: %s", specs[i].origin, err);
+				return EXIT_DATA;
 			} else if (r) {
 				sb_wipe(&out);
 				return r;

@@ -57,18 +57,48 @@ int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_
 		}
 		out->version = v;
 	}
+	/* PATH?PARAMS: a write.  The parameters are checked now so that a bad
+	 * one is a usage error before any request. */
+	const char *q = memchr(s, '?', (size_t)(h1 - s));
+	if (q) {
+		const char *pos = q + 1;
+		size_t plen = (size_t)(h1 - pos);
+		if (plen == 0) {
+			snprintf(err, errlen, "no parameters after '?'");
+			return -1;
+		}
+		_cleanup_free_ char *params = xstrndup(pos, plen);
+		struct strbuf n = STRBUF_INIT, v = STRBUF_INIT;
+		const char *it = params;
+		int k;
+		while ((k = secref_param_next(&it, &n, &v, err, errlen)) == 1) {
+			sb_reset(&n);
+			sb_reset(&v);
+		}
+		sb_wipe(&n);
+		sb_wipe(&v);
+		if (k < 0)
+			return -1;
+		out->params = steal_pointer(&params);
+	}
 	/* Trim slashes at both ends of the path: "/secret/x/" means secret/x. */
-	const char *ps = s, *pe = h1;
+	const char *ps = s, *pe = q ? q : h1;
 	while (ps < pe && *ps == '/')
 		ps++;
 	while (pe > ps && pe[-1] == '/')
 		pe--;
-	if (ps == pe) {
-		snprintf(err, errlen, "empty secret path before '#'");
+	if (ps == pe || !secpath_valid(ps, (size_t)(pe - ps))) {
+		snprintf(err, errlen,
+		         ps == pe ? "empty secret path before '#'"
+		                  : "bad secret path (an empty, '.' or '..' segment)");
+		free(out->params);
+		out->params = NULL;
 		return -1;
 	}
-	if (!secpath_valid(ps, (size_t)(pe - ps))) {
-		snprintf(err, errlen, "bad secret path (an empty, '.' or '..' segment)");
+	if (out->params && out->version) {
+		snprintf(err, errlen, "a write (PATH?PARAMS) has no version");
+		free(out->params);
+		out->params = NULL;
 		return -1;
 	}
 	out->path = xstrndup(ps, (size_t)(pe - ps));
@@ -102,6 +132,7 @@ void secref_clear(struct secref *r)
 {
 	free(r->path);
 	free(r->field);
+	free(r->params);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -110,4 +141,69 @@ void secref_copy(struct secref *dst, const struct secref *src)
 	dst->path = src->path ? xstrdup(src->path) : NULL;
 	dst->field = xstrdup(src->field);
 	dst->version = src->version;
+	dst->params = src->params ? xstrdup(src->params) : NULL;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes n bytes of s into out; -1 on a bad or NUL escape. */
+static int pct_decode(const char *s, size_t n, struct strbuf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			sb_addc(out, s[i]);
+			continue;
+		}
+		if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+			return -1;
+		char c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		if (c == '\0')
+			return -1;
+		sb_addc(out, c);
+		i += 2;
+	}
+	return 0;
+}
+
+int secref_param_next(const char **pos, struct strbuf *name, struct strbuf *value, char *err,
+                      size_t errlen)
+{
+	const char *p = *pos;
+	if (!*p)
+		return 0;
+	const char *amp = strchr(p, '&');
+	size_t n = amp ? (size_t)(amp - p) : strlen(p);
+	const char *eq = memchr(p, '=', n);
+	if (n == 0 || !eq || eq == p) {
+		snprintf(err, errlen, "parameter %s is not NAME=VALUE",
+		         n == 0    ? "(empty)"
+		         : eq == p ? "'=...'"
+		                   : "without '='");
+		return -1;
+	}
+	if (pct_decode(p, (size_t)(eq - p), name) < 0) {
+		snprintf(err, errlen, "parameter name: bad %%-escape (want %%XX, not %%00)");
+		return -1;
+	}
+	if (pct_decode(eq + 1, n - (size_t)(eq + 1 - p), value) < 0) {
+		snprintf(err, errlen,
+		         "parameter %s: bad %%-escape in its value (want %%XX, not %%00)",
+		         name->buf);
+		return -1;
+	}
+	*pos = amp ? amp + 1 : p + n;
+	if (amp && !*(amp + 1)) {
+		snprintf(err, errlen, "parameter list ends with '&'");
+		return -1;
+	}
+	return 1;
 }

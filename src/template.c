@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include <mbedtls/base64.h>
+#include <mbedtls/platform_util.h>
 
+#include "jsonval.h"
 #include "log.h"
 
 enum filter_kind {
@@ -19,14 +21,17 @@ enum filter_kind {
 	F_TRIM,
 	F_UPPER,
 	F_LOWER,
+	F_JOIN,
+	F_BASE64DECODE,
 };
 
 static const struct {
 	const char *name;
 	enum filter_kind kind;
 } filter_names[] = {
-    {"urlencode", F_URLENCODE}, {"base64", F_BASE64}, {"json", F_JSON},   {"default", F_DEFAULT},
-    {"trim", F_TRIM},           {"upper", F_UPPER},   {"lower", F_LOWER},
+    {"urlencode", F_URLENCODE}, {"base64", F_BASE64}, {"json", F_JSON},
+    {"default", F_DEFAULT},     {"trim", F_TRIM},     {"upper", F_UPPER},
+    {"lower", F_LOWER},         {"join", F_JOIN},     {"base64decode", F_BASE64DECODE},
 };
 
 struct filter {
@@ -134,8 +139,8 @@ static int name_len(size_t n)
 	return n > 64 ? 64 : (int)n;
 }
 
-/* A double-quoted literal starting at *pp (on the quote); only \" and \\
- * are escapes, so the text between quotes is otherwise verbatim. */
+/* A double-quoted literal starting at *pp (on the quote); the escapes are
+ * \" \\ and \n \t (for join's separator), the text is otherwise verbatim. */
 static int parse_string(const char *text, const char **pp, struct strbuf *out, char *err,
                         size_t errlen)
 {
@@ -148,13 +153,16 @@ static int parse_string(const char *text, const char **pp, struct strbuf *out, c
 		if (*p == '"')
 			break;
 		if (*p == '\\') {
-			if (p[1] != '"' && p[1] != '\\') {
+			if (p[1] != '"' && p[1] != '\\' && p[1] != 'n' && p[1] != 't') {
 				set_err(err, errlen,
-				        "column %zu: bad escape in string (only \\\" and \\\\)",
+				        "column %zu: bad escape in string (only \\\" \\\\ \\n \\t)",
 				        col(text, p));
 				return -1;
 			}
 			p++;
+			sb_addc(out, *p == 'n' ? '\n' : *p == 't' ? '\t' : *p);
+			p++;
+			continue;
 		}
 		sb_addc(out, *p);
 		p++;
@@ -213,11 +221,11 @@ static int parse_filters(const char *text, const char *open, const char **pp, st
 		f->arg = NULL;
 		f->arglen = 0;
 		p = skip_space(p);
-		if (f->kind == F_DEFAULT) {
+		if (f->kind == F_DEFAULT || f->kind == F_JOIN) {
 			if (*p != '"') {
 				set_err(err, errlen,
-				        "column %zu: default needs a quoted string argument",
-				        col(text, p));
+				        "column %zu: %s needs a quoted string argument",
+				        col(text, p), filter_names[k].name);
 				return -1;
 			}
 			struct strbuf arg = STRBUF_INIT;
@@ -227,7 +235,8 @@ static int parse_filters(const char *text, const char *open, const char **pp, st
 			}
 			f->arglen = arg.len;
 			f->arg = sb_steal(&arg);
-			*has_default = true;
+			if (f->kind == F_DEFAULT)
+				*has_default = true;
 			p = skip_space(p);
 		} else if (*p == '"') {
 			set_err(err, errlen, "column %zu: filter '%s' takes no argument",
@@ -468,7 +477,64 @@ static void f_case(struct strbuf *dst, const char *s, size_t n, bool upper)
 	dst->buf[dst->len] = '\0';
 }
 
-static void apply_filter(const struct filter *f, struct strbuf *dst, const struct strbuf *src)
+/* An array value reaches templates as compact JSON text (jsonval.h):
+ * parse it back and join the elements' own text.  Returns -1 with err set
+ * when the value is not an array of representable values. */
+static int f_join(const struct filter *f, struct strbuf *dst, const char *s, size_t n, char *err,
+                  size_t errlen)
+{
+	struct jdoc *d = NULL;
+	const cJSON *root = NULL;
+	if (n && s[0] == '[' && jdoc_parse(s, n, &d) == 0)
+		root = jdoc_root(d);
+	if (!cJSON_IsArray(root)) {
+		jdoc_free(d);
+		set_err(err, errlen, "join needs an array (a field like ca_chain)");
+		return -1;
+	}
+	int r = 0;
+	size_t i = 0;
+	for (const cJSON *c = root->child; c; c = c->next, i++) {
+		if (i)
+			sb_add(dst, f->arg, f->arglen);
+		if (jval_to_text(d, c, dst) == JVAL_HAS_NUL) {
+			set_err(err, errlen, "join: element %zu holds a NUL byte", i);
+			r = -1;
+			break;
+		}
+	}
+	jdoc_free(d);
+	return r;
+}
+
+/* Standard base64 (transit's plaintext); a NUL byte in the result could
+ * not reach an environment variable or be told apart in a file. */
+static int f_base64decode(struct strbuf *dst, const char *s, size_t n, char *err, size_t errlen)
+{
+	size_t olen = 0;
+	if (mbedtls_base64_decode(NULL, 0, &olen, (const unsigned char *)s, n) ==
+	    MBEDTLS_ERR_BASE64_INVALID_CHARACTER) {
+		set_err(err, errlen, "base64decode: the value is not base64");
+		return -1;
+	}
+	sb_grow(dst, olen);
+	if (mbedtls_base64_decode((unsigned char *)dst->buf + dst->len, olen + 1, &olen,
+	                          (const unsigned char *)s, n) != 0) {
+		set_err(err, errlen, "base64decode: the value is not base64");
+		return -1;
+	}
+	if (memchr(dst->buf + dst->len, '\0', olen)) {
+		mbedtls_platform_zeroize(dst->buf + dst->len, olen);
+		set_err(err, errlen, "base64decode: the decoded value holds a NUL byte");
+		return -1;
+	}
+	dst->len += olen;
+	dst->buf[dst->len] = '\0';
+	return 0;
+}
+
+static int apply_filter(const struct filter *f, struct strbuf *dst, const struct strbuf *src,
+                        char *err, size_t errlen)
 {
 	const char *s = src->buf ? src->buf : "";
 	const unsigned char *us = (const unsigned char *)s;
@@ -494,7 +560,12 @@ static void apply_filter(const struct filter *f, struct strbuf *dst, const struc
 	case F_LOWER:
 		f_case(dst, s, src->len, false);
 		break;
+	case F_JOIN:
+		return f_join(f, dst, s, src->len, err, errlen);
+	case F_BASE64DECODE:
+		return f_base64decode(dst, s, src->len, err, errlen);
 	}
+	return 0;
 }
 
 static void missing_err(const struct secref *r, char *err, size_t errlen)
@@ -544,7 +615,8 @@ static int render_expr(const struct tmpl *t, const struct node *n, tmpl_lookup_f
 		if (missing)
 			continue;
 		sb_reset(tmp);
-		apply_filter(f, tmp, cur);
+		if (apply_filter(f, tmp, cur, err, errlen) < 0)
+			return TMPL_FILTER_FAILED;
 		struct strbuf swap = *cur;
 		*cur = *tmp;
 		*tmp = swap;

@@ -282,6 +282,23 @@ const char *vault_error_message(const struct vault_reply *r)
 	return cJSON_IsString(first) ? first->valuestring : NULL;
 }
 
+void vault_error_line(const struct vault_reply *r, char *buf, size_t n)
+{
+	size_t j = 0;
+	bool space = false;
+	for (const char *p = vault_error_message(r); p && *p && j + 1 < n; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ') {
+			space = j > 0;
+			continue;
+		}
+		if (space && j + 2 < n)
+			buf[j++] = ' ';
+		space = false;
+		buf[j++] = *p;
+	}
+	buf[j] = '\0';
+}
+
 /* Time left before the deadline, or the request timeout when there is
  * none; each request gets the smaller of the two. */
 static uint64_t request_budget(const struct vault *v)

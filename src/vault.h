@@ -4,6 +4,7 @@
 #define VAULTEXEC_VAULT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -47,6 +48,10 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 
 /* The first message of an {"errors":[...]} body, or NULL. */
 const char *vault_error_message(const struct vault_reply *r);
+/* The same on one line for a log message (multierror text has newlines
+ * and tabs): control characters and runs of spaces become one space;
+ * "" when there is none. */
+void vault_error_line(const struct vault_reply *r, char *buf, size_t n);
 
 /* For log lines: the address without any userinfo. */
 const char *vault_addr(const struct vault *v);

@@ -155,12 +155,12 @@ def kv1_body(data):
     return dict(envelope(data), lease_duration=2764800)
 
 
-def mounts_body(mount, version):
+def mounts_body(mount, version, type_="kv"):
     opts = None if version is None else {"version": str(version)}
     return envelope(
         {
             "path": mount.strip("/") + "/",
-            "type": "kv",
+            "type": type_,
             "options": opts,
             "accessor": "kv_fake",
             "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False},
@@ -367,6 +367,8 @@ class FakeVault:
         self.bytes_sent = 0
         # mount -> KV version ("1", "2" or None) for sys/internal/ui/mounts
         self.mounts = {"secret": "2"}
+        # mount -> engine type for the same lookup ("kv" when not listed)
+        self.mount_types: dict[str, str] = {}
         self.started = time.monotonic()
         self.unix_path = unix_path
         if unix_path is not None:
@@ -485,7 +487,7 @@ class FakeVault:
                     if best is None or len(m) > len(best):
                         best = m
             if best is not None:
-                return R(200, mounts_body(best, self.mounts[best]))
+                return R(200, mounts_body(best, self.mounts[best], self.mount_types.get(best, "kv")))
             return R(
                 403,
                 error_body(

@@ -97,6 +97,46 @@ int main(void)
 	secref_clear(&a);
 	secref_clear(&b);
 
+	/* Writes: PATH?PARAMS#FIELD. */
+	good("pki/issue/web?common_name=a.example&ttl=24h#certificate", "pki/issue/web",
+	     "certificate", 0);
+	is_str(ref.params, "common_name=a.example&ttl=24h", "params kept raw");
+	good("transit/decrypt/k?ciphertext=vault:v1:ab+c/d==#plaintext", "transit/decrypt/k",
+	     "plaintext", 0);
+	is_str(ref.params, "ciphertext=vault:v1:ab+c/d==", "'+', '/', '=' and ':' in a value");
+	good("secret/app#pw", "secret/app", "pw", 0);
+	ok(ref.params == NULL, "no params on a read");
+	bad("no params", "pki/issue/web?#certificate", "no parameters after '?'");
+	bad("no '='", "pki/issue/web?common_name#certificate",
+	    "parameter without '=' is not NAME=VALUE");
+	bad("empty name", "p?=x#f", "parameter '=...' is not NAME=VALUE");
+	bad("trailing &", "p?a=1&#f", "parameter list ends with '&'");
+	bad("empty item", "p?a=1&&b=2#f", "parameter (empty) is not NAME=VALUE");
+	bad("bad escape", "p?a=%zz#f",
+	    "parameter a: bad %-escape in its value (want %XX, not %00)");
+	bad("NUL escape", "p?a=%00#f",
+	    "parameter a: bad %-escape in its value (want %XX, not %00)");
+	bad("short escape", "p?a=%4#f",
+	    "parameter a: bad %-escape in its value (want %XX, not %00)");
+	bad("version on a write", "p?a=1#f#2", "a write (PATH?PARAMS) has no version");
+	bad("empty path", "?a=1#f", "empty secret path before '#'");
+
+	/* Decoding, one parameter at a time. */
+	const char *it = "a%20b=c%26d&e=%2B+&x=";
+	struct strbuf n = STRBUF_INIT, v = STRBUF_INIT;
+	is_int(secref_param_next(&it, &n, &v, err, sizeof(err)), 1, "first param");
+	is_str(n.buf, "a b", "name decoded");
+	is_str(v.buf, "c&d", "value decoded");
+	sb_reset(&n), sb_reset(&v);
+	is_int(secref_param_next(&it, &n, &v, err, sizeof(err)), 1, "second param");
+	is_str(v.buf, "++", "'+' stays '+'");
+	sb_reset(&n), sb_reset(&v);
+	is_int(secref_param_next(&it, &n, &v, err, sizeof(err)), 1, "third param");
+	ok(v.len == 0, "empty value");
+	is_int(secref_param_next(&it, &n, &v, err, sizeof(err)), 0, "end");
+	sb_wipe(&n);
+	sb_wipe(&v);
+
 	secref_clear(&ref);
 	return tap_done();
 }

@@ -26,6 +26,14 @@ static const struct kv secrets[] = {
     {"secret/redis-1", "password", 0, "s3cr3t!"},
     {"secret/db", "password", 2, "old-v2"},
     {"secret/db", "password", 0, "current"},
+    {"pki/issue/web", "ca_chain", 0, "[\"-----A-----\\nx\",\"B\",12345678901234567890]"},
+    {"pki/issue/web", "one", 0, "[\"only\"]"},
+    {"pki/issue/web", "none", 0, "[]"},
+    {"pki/issue/web", "obj", 0, "{\"a\":1}"},
+    {"pki/issue/web", "nul", 0, "[\"a\\u0000b\"]"},
+    {"transit/decrypt/k", "plaintext", 0, "aGVsbG8gd29ybGQ="},
+    {"transit/decrypt/k", "nulpt", 0, "YQBi"},
+    {"transit/decrypt/k", "notb64", 0, "a*b"},
 };
 #define NSECRETS (sizeof(secrets) / sizeof(secrets[0]))
 
@@ -321,7 +329,7 @@ static void test_parse_errors(void)
 	is_str(PE("{{ x | default \"abc }}"), "column 16: unterminated string",
 	       "unterminated default argument");
 	is_str(PE("{{ \"abc }}"), "column 4: unterminated string", "unterminated literal");
-	is_str(PE("{{ \"a\\nb\" }}"), "column 6: bad escape in string (only \\\" and \\\\)",
+	is_str(PE("{{ \"a\\xb\" }}"), "column 6: bad escape in string (only \\\" \\\\ \\n \\t)",
 	       "unknown escape");
 	is_str(PE("{{ x | upper \"a\" }}"), "column 14: filter 'upper' takes no argument",
 	       "argument to a filter without one");
@@ -340,6 +348,34 @@ static void test_parse_errors(void)
 	is_str(PE("x}}y{{ ok }}"), "ok", "stray closing braces before an expression");
 }
 
+static void test_join_base64decode(void)
+{
+	is_str(R("{{ pki/issue/web#ca_chain | join \"\\n\" }}"),
+	       "-----A-----\nx\nB\n12345678901234567890", "join with a newline, numbers exact");
+	is_str(R("{{ pki/issue/web#ca_chain | join \", \" | upper }}"),
+	       "-----A-----\nX, B, 12345678901234567890", "join then another filter");
+	is_str(R("{{ pki/issue/web#one | join \"-\" }}"), "only", "join of one");
+	is_str(R("[{{ pki/issue/web#none | join \"-\" }}]"), "[]", "join of none");
+	is_str(R("{{ pki/issue/web#obj | join \"-\" }}"),
+	       "rc -1: join needs an array (a field like ca_chain)", "join of an object");
+	is_str(R("{{ username | join \"-\" }}"),
+	       "rc -1: join needs an array (a field like ca_chain)", "join of a string");
+	is_str(R("{{ pki/issue/web#nul | join \"-\" }}"), "rc -1: join: element 0 holds a NUL byte",
+	       "join of a NUL");
+	is_str(PE("{{ x | join }}"), "column 13: join needs a quoted string argument",
+	       "join without separator");
+	is_str(R("{{ transit/decrypt/k#plaintext | base64decode }}"), "hello world",
+	       "base64decode");
+	is_str(R("{{ transit/decrypt/k#plaintext | base64decode | base64 }}"),
+	       "aGVsbG8gd29ybGQ=", "base64decode round trip");
+	is_str(R("{{ transit/decrypt/k#nulpt | base64decode }}"),
+	       "rc -1: base64decode: the decoded value holds a NUL byte", "NUL after decoding");
+	is_str(R("{{ transit/decrypt/k#notb64 | base64decode }}"),
+	       "rc -1: base64decode: the value is not base64", "not base64");
+	is_str(R("[{{ empty | base64decode }}]"), "[]", "empty base64");
+	is_str(R("{{ \"a\\tb\" }}"), "a\tb", "tab escape");
+}
+
 int main(void)
 {
 	test_plain();
@@ -353,6 +389,7 @@ int main(void)
 	test_chains();
 	test_missing();
 	test_parse_errors();
+	test_join_base64decode();
 	sb_wipe(&result);
 	return tap_done();
 }

@@ -1,0 +1,68 @@
+/* Leases: every answer that carries a lease_id (database credentials, PKI
+ * certificates of a role with a lease, ...) is remembered here with the
+ * request that produced it, so that the leases can be described on the
+ * success line, revoked when the run fails or after --check, and, by a
+ * resident process, renewed or fetched again.
+ *
+ * Lease IDs are secrets of a kind (whoever holds one and a token with
+ * sys/leases rights can revoke the credentials): they are never logged. */
+#ifndef VAULTEXEC_LEASE_H
+#define VAULTEXEC_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+#include "vault.h"
+
+struct lease {
+	char *path;          /* for messages: the path as written, without parameters */
+	char *lease_id;      /* never logged */
+	uint64_t duration_s; /* lease_duration as answered */
+	bool renewable;
+	/* The request that produced it, to fetch again: method, API path
+	 * (after /v1/, escaped) and the JSON body of a write (may hold a
+	 * secret; NULL for a read). */
+	char *method;
+	char *api_path;
+	char *body;
+	uint64_t taken_ms; /* monotonic clock when the answer came */
+	time_t taken_at;   /* wall clock, for "expires at" */
+	bool revoked;
+};
+
+struct lease_set {
+	struct lease *v;
+	size_t n;
+};
+
+/* Records the lease of an answer, if it has one (a non-empty lease_id).
+ * Returns the new lease or NULL.  Strings are copied. */
+struct lease *lease_take(struct lease_set *ls, const struct vault_reply *rep, const char *path,
+                         const char *method, const char *api_path, const char *body);
+
+/* PUT sys/leases/revoke for one lease.  Returns 0 when revoked, 1 when
+ * Vault refused or could not be reached (logged as a warning saying what
+ * is left behind and for how long). */
+int lease_revoke(struct vault *v, struct lease *l);
+
+/* Revokes every lease not yet revoked, best effort; why says which step
+ * asked for it ("the run failed", "--check").  Returns how many are left. */
+size_t lease_revoke_all(struct vault *v, struct lease_set *ls, const char *why);
+
+/* The lease that ends first (NULL when there is none). */
+const struct lease *lease_shortest(const struct lease_set *ls);
+
+/* For the success line: "1 lease (database/creds/ro, 1h, renewable)" or
+ * "3 leases (shortest pki/issue/web, 24h, not renewable)"; with expiry,
+ * "; expires 2026-11-29 21:05:00 UTC, not renewed" is added. */
+void lease_describe(const struct lease_set *ls, bool expiry, struct strbuf *out);
+
+/* "1h", "90s", "2h30m", "0s" */
+void lease_format_duration(uint64_t s, struct strbuf *out);
+
+void lease_set_clear(struct lease_set *ls);
+
+#endif
