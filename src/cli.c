@@ -1,14 +1,18 @@
 /* Option parsing: argv and VAULTEXEC_* variables into struct config.
  *
- * Every option is one row of opts[] below; its VAULTEXEC_<NAME> variable
- * and its --help line are derived from that row, so the three cannot
- * drift apart.  Environment values are applied first and flags second,
- * so a flag wins over its variable; repeatable options collect both. */
+ * Every option is one row of opts[] below: its kind says how a value is
+ * parsed, its offset where it goes in struct config, its default and its
+ * BAO_/VAULT_ fallback variables.  The VAULTEXEC_<NAME> variable, the
+ * --help lines, the fallbacks and config_free are all derived from the
+ * rows, so they cannot drift apart.  Environment values are applied first
+ * and flags second, so a flag wins over its variable; repeatable options
+ * collect both.  Only options with real special cases have a function. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,158 +22,320 @@
 
 #include "util.h"
 
-enum opt_id {
-	OPT_HELP = 'h',
-	OPT_VERSION = 'V',
-	OPT_ADDR = 256,
-	OPT_NAMESPACE,
-	OPT_CA_CERT,
-	OPT_CA_PATH,
-	OPT_CLIENT_CERT,
-	OPT_CLIENT_KEY,
-	OPT_TLS_SERVER_NAME,
-	OPT_TLS_SKIP_VERIFY,
-	OPT_WAIT,
-	OPT_REQUEST_TIMEOUT,
-	OPT_AUTH,
-	OPT_AUTH_MOUNT,
-	OPT_TOKEN_FILE,
-	OPT_ROLE_ID,
-	OPT_ROLE_ID_FILE,
-	OPT_SECRET_ID,
-	OPT_SECRET_ID_FILE,
-	OPT_SECRET_ID_WRAPPED,
-	OPT_ROLE,
-	OPT_JWT_FILE,
-	OPT_CERT_ROLE,
-	OPT_REVOKE_TOKEN,
-	OPT_TOKEN_SINK,
-	OPT_SERVICE,
-	OPT_SECRET,
-	OPT_KV_MOUNT,
-	OPT_KV_VERSION,
-	OPT_MAP,
-	OPT_MAP_ALL,
-	OPT_ENV,
-	OPT_FILE,
-	OPT_FILE_MODE,
-	OPT_NO_ENV_REFS,
-	OPT_ALLOW_MISSING,
-	OPT_KEEP_ENV,
-	OPT_CHECK,
-	OPT_LOG_LEVEL,
-	OPT_LOG_FORMAT,
+enum opt_kind {
+	K_STR,      /* char *, replaced by a later value */
+	K_SECRET,   /* char *, the old value wiped when replaced or freed */
+	K_DURATION, /* uint64_t milliseconds */
+	K_BOOL,     /* bool; --flag alone means true, --flag=BOOL takes Go's spellings */
+	K_MODE,     /* mode_t, octal, no setuid/setgid/sticky */
+	K_LIST,     /* struct strlist, one item per value */
+	K_CUSTOM,   /* parsed by the row's own function */
+	K_ACTION,   /* -h / -V: done in config_parse */
 };
 
-enum opt_kind { K_VALUE, K_BOOL, K_REPEAT, K_OPTIONAL, K_ACTION };
+enum opt_flag {
+	F_REPEAT = 1 << 0,     /* repeatable; the variable holds a newline-separated list */
+	F_BLANK = 1 << 1,      /* the value is blanked in argv at once (a secret) */
+	F_NO_VALUE = 1 << 2,   /* a bool that takes no =BOOL on the command line */
+	F_OPTIONAL = 1 << 3,   /* a custom option whose value may be left out */
+	F_NEGATE = 1 << 4,     /* a bool stored inverted (--no-X) */
+	F_POSITIVE = 1 << 5,   /* a duration that must not be 0 */
+	F_VAR_NAME = 1 << 6,   /* each list item must be a variable name */
+	F_VAULT_ONLY = 1 << 7, /* only the VAULT_ form of the fallback exists */
+	F_ZERO_UNSET = 1 << 8, /* a fallback of "0" means "the default" (VAULT_CLIENT_TIMEOUT) */
+};
+
+struct opt_def;
+typedef int (*opt_fn)(struct config *cfg, const char *val, const char *origin);
 
 struct opt_def {
 	const char *name;
-	enum opt_id id;
+	char short_name; /* K_ACTION only: -h, -V */
 	enum opt_kind kind;
+	size_t off; /* destination in struct config (not for K_CUSTOM, K_ACTION) */
+	unsigned flags;
+	const char *def;     /* default, parsed as a value of the option; NULL: none */
+	const char *fb[2];   /* fallbacks BAO_<x> then VAULT_<x>; the first non-empty wins */
+	opt_fn fn;           /* K_CUSTOM only */
 	const char *arg;     /* placeholder in --help */
 	const char *section; /* --help heading, printed when it changes */
 	const char *help;
-	const char *also; /* other variables read, lowest precedence last */
 };
 
+#define OFF(field) offsetof(struct config, field)
+
+/* The origin of a default value in messages; custom options compare the
+ * pointer to tell a default from a value the user gave. */
+static const char default_origin[] = "default";
+
+static int set_service(struct config *cfg, const char *val, const char *origin);
+static int set_secret(struct config *cfg, const char *val, const char *origin);
+static int set_kv_mount(struct config *cfg, const char *val, const char *origin);
+static int set_kv_version(struct config *cfg, const char *val, const char *origin);
+static int add_maps(struct config *cfg, const char *val, const char *origin);
+static int set_map_all(struct config *cfg, const char *val, const char *origin);
+static int add_env(struct config *cfg, const char *val, const char *origin);
+static int add_file(struct config *cfg, const char *val, const char *origin);
+static int set_log_level(struct config *cfg, const char *val, const char *origin);
+static int set_log_format(struct config *cfg, const char *val, const char *origin);
+
 static const struct opt_def opts[] = {
-    {"addr", OPT_ADDR, K_VALUE, "URL", "Connection",
-     "Vault address; a path prefix is kept; unix:///path.sock for a socket "
-     "(default https://127.0.0.1:8200)",
-     "BAO_AGENT_ADDR, VAULT_AGENT_ADDR, BAO_ADDR, VAULT_ADDR"},
-    {"namespace", OPT_NAMESPACE, K_VALUE, "NS", NULL, "namespace, sent as X-Vault-Namespace",
-     "BAO_NAMESPACE, VAULT_NAMESPACE"},
-    {"ca-cert", OPT_CA_CERT, K_VALUE, "FILE", NULL,
-     "PEM bundle of trusted CAs; replaces the system roots", "BAO_CACERT, VAULT_CACERT"},
-    {"ca-path", OPT_CA_PATH, K_VALUE, "DIR", NULL,
-     "directory of PEM CA files (every file, recursively)", "BAO_CAPATH, VAULT_CAPATH"},
-    {"client-cert", OPT_CLIENT_CERT, K_VALUE, "FILE", NULL, "PEM client certificate for TLS",
-     "BAO_CLIENT_CERT, VAULT_CLIENT_CERT"},
-    {"client-key", OPT_CLIENT_KEY, K_VALUE, "FILE", NULL, "PEM private key of --client-cert",
-     "BAO_CLIENT_KEY, VAULT_CLIENT_KEY"},
-    {"tls-server-name", OPT_TLS_SERVER_NAME, K_VALUE, "NAME", NULL,
-     "server name for SNI and certificate checks", "BAO_TLS_SERVER_NAME, VAULT_TLS_SERVER_NAME"},
-    {"tls-skip-verify", OPT_TLS_SKIP_VERIFY, K_BOOL, "[=BOOL]", NULL,
-     "do not verify the server certificate (insecure; warned every time)",
-     "BAO_SKIP_VERIFY, VAULT_SKIP_VERIFY"},
-    {"wait", OPT_WAIT, K_VALUE, "DURATION", NULL,
-     "deadline for Vault to be ready and for all reads (default 60s; 0 = one attempt)", NULL},
-    {"request-timeout", OPT_REQUEST_TIMEOUT, K_VALUE, "DURATION", NULL,
-     "timeout of each request (default 60s)", "BAO_CLIENT_TIMEOUT, VAULT_CLIENT_TIMEOUT"},
-    {"auth", OPT_AUTH, K_VALUE, "METHOD", "Login",
-     "login method: token (default), approle, kubernetes, jwt, cert", NULL},
-    {"auth-mount", OPT_AUTH_MOUNT, K_VALUE, "PATH", NULL,
-     "mount path of the login method (default: the method's name)", NULL},
-    {"token-file", OPT_TOKEN_FILE, K_VALUE, "FILE", NULL,
-     "read the token from FILE (else BAO_TOKEN or VAULT_TOKEN)", "VAULT_TOKEN_FILE"},
-    {"role-id", OPT_ROLE_ID, K_VALUE, "ID", NULL, "approle: the role ID", NULL},
-    {"role-id-file", OPT_ROLE_ID_FILE, K_VALUE, "FILE", NULL, "approle: read the role ID from FILE",
-     NULL},
-    {"secret-id-file", OPT_SECRET_ID_FILE, K_VALUE, "FILE", NULL,
-     "approle: read the secret ID from FILE", "VAULT_SECRET_ID_FILE"},
-    {"secret-id", OPT_SECRET_ID, K_VALUE, "SECRET", NULL,
-     "approle: the secret ID; blanked from argv, but visible until then: use a file", NULL},
-    {"secret-id-wrapped", OPT_SECRET_ID_WRAPPED, K_BOOL, "[=BOOL]", NULL,
-     "approle: the secret ID is a response-wrapping token; its creation path is checked "
-     "(auth/MOUNT/role/ROLE/secret-id, any ROLE without --role), then it is unwrapped",
-     NULL},
-    {"role", OPT_ROLE, K_VALUE, "NAME", NULL,
-     "kubernetes (required), jwt (else the default role), approle (checks the wrapping "
-     "token)",
-     NULL},
-    {"jwt-file", OPT_JWT_FILE, K_VALUE, "FILE", NULL,
-     "kubernetes, jwt: the JWT, read at login (kubernetes default "
-     "/var/run/secrets/kubernetes.io/serviceaccount/token)",
-     NULL},
-    {"cert-role", OPT_CERT_ROLE, K_VALUE, "NAME", NULL,
-     "cert: the certificate role (else any that matches --client-cert)", NULL},
-    {"revoke-token", OPT_REVOKE_TOKEN, K_BOOL, "[=BOOL]", NULL,
-     "revoke the login token before exec; off by default because revoking also revokes "
-     "every lease the token created (refused when the run took a lease)",
-     NULL},
-    {"token-sink", OPT_TOKEN_SINK, K_VALUE, "FILE", NULL,
-     "write the token to FILE (0600, atomically) for the command; otherwise it never "
-     "leaves vaultexec",
-     NULL},
-    {"service", OPT_SERVICE, K_VALUE, "NAME", "Secrets",
-     "default secret is <kv-mount>/NAME (GET /v1/secret/data/NAME)", NULL},
-    {"secret", OPT_SECRET, K_VALUE, "PATH", NULL,
-     "default secret as a path: secret/app or secret/data/app", NULL},
-    {"kv-mount", OPT_KV_MOUNT, K_VALUE, "MOUNT", NULL, "KV mount (default secret)", NULL},
-    {"kv-version", OPT_KV_VERSION, K_VALUE, "1|2|auto", NULL,
-     "KV engine version (default 2; auto asks sys/internal/ui/mounts)", NULL},
-    {"map", OPT_MAP, K_REPEAT, "FIELD=ENV", NULL,
-     "field into a variable; FIELD may be PATH#FIELD[#VERSION], or PATH?NAME=VALUE&...#FIELD "
-     "for a write (POST, e.g. pki/issue/ROLE?common_name=x); a=A,b=B lists",
-     NULL},
-    {"map-all", OPT_MAP_ALL, K_OPTIONAL, "[=PREFIX]", NULL,
-     "every field of the default secret, upper-cased, [^A-Z0-9_] as _", NULL},
-    {"env", OPT_ENV, K_REPEAT, "NAME=TEMPLATE", NULL,
-     "compose a variable: {{ field | urlencode }}, filters urlencode base64 json "
-     "default \"x\" trim upper lower join \"SEP\" base64decode",
-     NULL},
-    {"file", OPT_FILE, K_REPEAT, "DEST=TEMPLATE", NULL,
-     "render a file (DEST=@TEMPLATE_FILE reads the template), written atomically", NULL},
-    {"file-mode", OPT_FILE_MODE, K_VALUE, "OCTAL", NULL, "mode of --file files (default 0600)",
-     NULL},
-    {"no-env-refs", OPT_NO_ENV_REFS, K_BOOL, "", NULL,
-     "do not resolve inherited vault:PATH#FIELD and ${vault:PATH#FIELD} values", NULL},
-    {"allow-missing", OPT_ALLOW_MISSING, K_BOOL, "", NULL,
-     "a missing secret or field leaves its variable unset, with a warning", NULL},
-    {"keep-env", OPT_KEEP_ENV, K_REPEAT, "NAME", NULL,
-     "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)", NULL},
-    {"check", OPT_CHECK, K_BOOL, "", "Control",
-     "do everything but exec; print the names of variables and files; revoke the leases "
-     "taken",
-     NULL},
-    {"log-level", OPT_LOG_LEVEL, K_VALUE, "LEVEL", NULL, "error, warn, info (default), debug",
-     NULL},
-    {"log-format", OPT_LOG_FORMAT, K_VALUE, "FORMAT", NULL, "text (default) or json", NULL},
-    {"version", OPT_VERSION, K_ACTION, "", NULL, "print the version and exit", NULL},
-    {"help", OPT_HELP, K_ACTION, "", NULL, "print this help and exit", NULL},
+    {.name = "addr",
+     .kind = K_STR,
+     .off = OFF(addr),
+     .def = "https://127.0.0.1:8200",
+     .fb = {"AGENT_ADDR", "ADDR"},
+     .arg = "URL",
+     .section = "Connection",
+     .help = "Vault address; a path prefix is kept; unix:///path.sock for a socket "
+             "(default https://127.0.0.1:8200)"},
+    {.name = "namespace",
+     .kind = K_STR,
+     .off = OFF(namespace_),
+     .fb = {"NAMESPACE"},
+     .arg = "NS",
+     .help = "namespace, sent as X-Vault-Namespace"},
+    {.name = "ca-cert",
+     .kind = K_STR,
+     .off = OFF(ca_cert),
+     .fb = {"CACERT"},
+     .arg = "FILE",
+     .help = "PEM bundle of trusted CAs; replaces the system roots"},
+    {.name = "ca-path",
+     .kind = K_STR,
+     .off = OFF(ca_path),
+     .fb = {"CAPATH"},
+     .arg = "DIR",
+     .help = "directory of PEM CA files (every file, recursively)"},
+    {.name = "client-cert",
+     .kind = K_STR,
+     .off = OFF(client_cert),
+     .fb = {"CLIENT_CERT"},
+     .arg = "FILE",
+     .help = "PEM client certificate for TLS"},
+    {.name = "client-key",
+     .kind = K_STR,
+     .off = OFF(client_key),
+     .fb = {"CLIENT_KEY"},
+     .arg = "FILE",
+     .help = "PEM private key of --client-cert"},
+    {.name = "tls-server-name",
+     .kind = K_STR,
+     .off = OFF(tls_server_name),
+     .fb = {"TLS_SERVER_NAME"},
+     .arg = "NAME",
+     .help = "server name for SNI and certificate checks"},
+    {.name = "tls-skip-verify",
+     .kind = K_BOOL,
+     .off = OFF(tls_skip_verify),
+     .fb = {"SKIP_VERIFY"},
+     .arg = "[=BOOL]",
+     .help = "do not verify the server certificate (insecure; warned every time)"},
+    {.name = "wait",
+     .kind = K_DURATION,
+     .off = OFF(wait_ms),
+     .def = "60s",
+     .arg = "DURATION",
+     .help = "deadline for Vault to be ready and for all reads (default 60s; 0 = one "
+             "attempt)"},
+    {.name = "request-timeout",
+     .kind = K_DURATION,
+     .off = OFF(request_timeout_ms),
+     .flags = F_POSITIVE | F_ZERO_UNSET,
+     .def = "60s",
+     .fb = {"CLIENT_TIMEOUT"},
+     .arg = "DURATION",
+     .help = "timeout of each request (default 60s)"},
+
+    {.name = "auth",
+     .kind = K_STR,
+     .off = OFF(auth_method),
+     .def = "token",
+     .arg = "METHOD",
+     .section = "Login",
+     .help = "login method: token (default), approle, kubernetes, jwt, cert"},
+    {.name = "auth-mount",
+     .kind = K_STR,
+     .off = OFF(auth_mount),
+     .arg = "PATH",
+     .help = "mount path of the login method (default: the method's name)"},
+    {.name = "token-file",
+     .kind = K_STR,
+     .off = OFF(token_file),
+     .flags = F_VAULT_ONLY,
+     .fb = {"TOKEN_FILE"},
+     .arg = "FILE",
+     .help = "read the token from FILE (else BAO_TOKEN or VAULT_TOKEN)"},
+    {.name = "role-id",
+     .kind = K_SECRET,
+     .off = OFF(role_id),
+     .arg = "ID",
+     .help = "approle: the role ID"},
+    {.name = "role-id-file",
+     .kind = K_STR,
+     .off = OFF(role_id_file),
+     .arg = "FILE",
+     .help = "approle: read the role ID from FILE"},
+    {.name = "secret-id-file",
+     .kind = K_STR,
+     .off = OFF(secret_id_file),
+     .flags = F_VAULT_ONLY,
+     .fb = {"SECRET_ID_FILE"},
+     .arg = "FILE",
+     .help = "approle: read the secret ID from FILE"},
+    {.name = "secret-id",
+     .kind = K_SECRET,
+     .off = OFF(secret_id),
+     .flags = F_BLANK,
+     .arg = "SECRET",
+     .help = "approle: the secret ID; blanked from argv, but visible until then: use a file"},
+    {.name = "secret-id-wrapped",
+     .kind = K_BOOL,
+     .off = OFF(secret_id_wrapped),
+     .arg = "[=BOOL]",
+     .help = "approle: the secret ID is a response-wrapping token; its creation path is "
+             "checked (auth/MOUNT/role/ROLE/secret-id, any ROLE without --role), then it is "
+             "unwrapped"},
+    {.name = "role",
+     .kind = K_STR,
+     .off = OFF(role),
+     .arg = "NAME",
+     .help = "kubernetes (required), jwt (else the default role), approle (checks the "
+             "wrapping token)"},
+    {.name = "jwt-file",
+     .kind = K_STR,
+     .off = OFF(jwt_file),
+     .arg = "FILE",
+     .help = "kubernetes, jwt: the JWT, read at login (kubernetes default "
+             "/var/run/secrets/kubernetes.io/serviceaccount/token)"},
+    {.name = "cert-role",
+     .kind = K_STR,
+     .off = OFF(cert_role),
+     .arg = "NAME",
+     .help = "cert: the certificate role (else any that matches --client-cert)"},
+    {.name = "revoke-token",
+     .kind = K_BOOL,
+     .off = OFF(revoke_token),
+     .arg = "[=BOOL]",
+     .help = "revoke the login token before exec; off by default because revoking also "
+             "revokes every lease the token created (refused when the run took a lease)"},
+    {.name = "token-sink",
+     .kind = K_STR,
+     .off = OFF(token_sink),
+     .arg = "FILE",
+     .help = "write the token to FILE (0600, atomically) for the command; otherwise it "
+             "never leaves vaultexec"},
+
+    {.name = "service",
+     .kind = K_CUSTOM,
+     .fn = set_service,
+     .arg = "NAME",
+     .section = "Secrets",
+     .help = "default secret is <kv-mount>/NAME (GET /v1/secret/data/NAME)"},
+    {.name = "secret",
+     .kind = K_CUSTOM,
+     .fn = set_secret,
+     .arg = "PATH",
+     .help = "default secret as a path: secret/app or secret/data/app"},
+    {.name = "kv-mount",
+     .kind = K_CUSTOM,
+     .fn = set_kv_mount,
+     .def = "secret",
+     .arg = "MOUNT",
+     .help = "KV mount (default secret)"},
+    {.name = "kv-version",
+     .kind = K_CUSTOM,
+     .fn = set_kv_version,
+     .def = "2",
+     .arg = "1|2|auto",
+     .help = "KV engine version (default 2; auto asks sys/internal/ui/mounts)"},
+    {.name = "map",
+     .kind = K_CUSTOM,
+     .fn = add_maps,
+     .flags = F_REPEAT,
+     .arg = "FIELD=ENV",
+     .help = "field into a variable; FIELD may be PATH#FIELD[#VERSION], or "
+             "PATH?NAME=VALUE&...#FIELD for a write (POST, e.g. "
+             "pki/issue/ROLE?common_name=x); a=A,b=B lists"},
+    {.name = "map-all",
+     .kind = K_CUSTOM,
+     .fn = set_map_all,
+     .flags = F_OPTIONAL,
+     .arg = "[=PREFIX]",
+     .help = "every field of the default secret, upper-cased, [^A-Z0-9_] as _"},
+    {.name = "env",
+     .kind = K_CUSTOM,
+     .fn = add_env,
+     .flags = F_REPEAT,
+     .arg = "NAME=TEMPLATE",
+     .help = "compose a variable: {{ field | urlencode }}, filters urlencode base64 json "
+             "default \"x\" trim upper lower join \"SEP\" base64decode"},
+    {.name = "file",
+     .kind = K_CUSTOM,
+     .fn = add_file,
+     .flags = F_REPEAT,
+     .arg = "DEST=TEMPLATE",
+     .help = "render a file (DEST=@TEMPLATE_FILE reads the template), written atomically"},
+    {.name = "file-mode",
+     .kind = K_MODE,
+     .off = OFF(file_mode),
+     .def = "0600",
+     .arg = "OCTAL",
+     .help = "mode of --file files (default 0600)"},
+    {.name = "no-env-refs",
+     .kind = K_BOOL,
+     .off = OFF(env_refs),
+     .flags = F_NO_VALUE | F_NEGATE,
+     .def = "false",
+     .arg = "",
+     .help = "do not resolve inherited vault:PATH#FIELD and ${vault:PATH#FIELD} values"},
+    {.name = "allow-missing",
+     .kind = K_BOOL,
+     .off = OFF(allow_missing),
+     .flags = F_NO_VALUE,
+     .arg = "",
+     .help = "a missing secret or field leaves its variable unset, with a warning"},
+    {.name = "keep-env",
+     .kind = K_LIST,
+     .off = OFF(keep_env),
+     .flags = F_REPEAT | F_VAR_NAME,
+     .arg = "NAME",
+     .help = "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)"},
+
+    {.name = "check",
+     .kind = K_BOOL,
+     .off = OFF(check),
+     .flags = F_NO_VALUE,
+     .arg = "",
+     .section = "Control",
+     .help = "do everything but exec; print the names of variables and files; revoke the "
+             "leases taken"},
+    {.name = "log-level",
+     .kind = K_CUSTOM,
+     .fn = set_log_level,
+     .def = "info",
+     .arg = "LEVEL",
+     .help = "error, warn, info (default), debug"},
+    {.name = "log-format",
+     .kind = K_CUSTOM,
+     .fn = set_log_format,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "text (default) or json"},
+    {.name = "version",
+     .short_name = 'V',
+     .kind = K_ACTION,
+     .arg = "",
+     .help = "print the version and exit"},
+    {.name = "help",
+     .short_name = 'h',
+     .kind = K_ACTION,
+     .arg = "",
+     .help = "print this help and exit"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+/* getopt_long's value for row i; below it are the short options. */
+#define OPT_VAL_BASE 256
 
 static const char engines_help[] =
     "Secrets engines: a path outside --kv-mount has its mount's type looked up\n"
@@ -232,6 +398,34 @@ static void print_wrapped(const char *left, const char *text)
 	putchar('\n');
 }
 
+/* "BAO_X, VAULT_X" for each fallback of o, or "" */
+static void fallback_names(const struct opt_def *o, char *buf, size_t n)
+{
+	size_t j = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < 2 && o->fb[k] && j < n; k++) {
+		const char *sep = k ? ", " : "";
+		if (o->flags & F_VAULT_ONLY)
+			j += (size_t)snprintf(buf + j, n - j, "%sVAULT_%s", sep, o->fb[k]);
+		else
+			j += (size_t)snprintf(buf + j, n - j, "%sBAO_%s, VAULT_%s", sep, o->fb[k],
+			                      o->fb[k]);
+	}
+}
+
+static bool takes_value(const struct opt_def *o)
+{
+	switch (o->kind) {
+	case K_BOOL:
+	case K_ACTION:
+		return false;
+	case K_CUSTOM:
+		return !(o->flags & F_OPTIONAL);
+	default:
+		return true;
+	}
+}
+
 static void print_help(void)
 {
 	printf("Usage: vaultexec [OPTIONS] [--] COMMAND [ARG...]\n\n"
@@ -242,13 +436,13 @@ static void print_help(void)
 		if (o->section)
 			printf("\n%s:\n", o->section);
 		char left[64];
-		const char *sep = o->kind == K_VALUE || o->kind == K_REPEAT ? " " : "";
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, sep, o->arg);
-		if (o->id == OPT_HELP || o->id == OPT_VERSION)
-			snprintf(left, sizeof(left), "-%c, --%s", (char)o->id, o->name);
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, takes_value(o) ? " " : "",
+		         o->arg);
+		if (o->short_name)
+			snprintf(left, sizeof(left), "-%c, --%s", o->short_name, o->name);
 		char text[400];
 		snprintf(text, sizeof(text), "%s%s", o->help,
-		         o->kind == K_REPEAT ? " (repeatable)" : "");
+		         o->flags & F_REPEAT ? " (repeatable)" : "");
 		print_wrapped(left, text);
 	}
 	printf("\nEnvironment (a flag wins over its variable; repeatable options take a\n"
@@ -256,10 +450,10 @@ static void print_help(void)
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (opts[i].kind == K_ACTION)
 			continue;
-		char env[64];
+		char env[64], also[128];
 		env_name_of(&opts[i], env, sizeof(env));
-		printf("  %-28s --%s%s%s\n", env, opts[i].name, opts[i].also ? ", then " : "",
-		       opts[i].also ? opts[i].also : "");
+		fallback_names(&opts[i], also, sizeof(also));
+		printf("  %-28s --%s%s%s\n", env, opts[i].name, *also ? ", then " : "", also);
 	}
 	printf("  %-28s the token (BAO_TOKEN wins when set)\n", "BAO_TOKEN, VAULT_TOKEN");
 	printf("\nThe child's environment is ours minus VAULT_TOKEN, BAO_TOKEN, VAULTEXEC_* and\n"
@@ -382,243 +576,183 @@ static int add_tmpl(struct tmpl_spec **arr, size_t *n, const char *val, const ch
 	return 0;
 }
 
-static int apply(struct config *cfg, enum opt_id id, const char *val, const char *origin)
+/* Leading and trailing slashes of a path given as (*s, *n) are dropped. */
+static void trim_slashes(const char **s, size_t *n)
 {
+	while (*n && (*s)[*n - 1] == '/')
+		(*n)--;
+	while (*n && **s == '/')
+		(*s)++, (*n)--;
+}
+
+static int set_service(struct config *cfg, const char *val, const char *origin)
+{
+	if (!*val || strchr(val, '#') || !secpath_valid(val, strlen(val)))
+		return bad(origin, "'%s' is not a service name", val);
+	set_str(&cfg->service, val);
+	free(cfg->default_path);
+	cfg->default_path = NULL;
+	return 0;
+}
+
+static int set_secret(struct config *cfg, const char *val, const char *origin)
+{
+	const char *p = val;
+	size_t n = strlen(val);
+	trim_slashes(&p, &n);
+	if (!n || memchr(p, '#', n) || !secpath_valid(p, n))
+		return bad(origin, "'%s' is not a secret path (no '#', '.' or '..' segments)", p);
+	free(cfg->default_path);
+	cfg->default_path = xstrndup(p, n);
+	free(cfg->service);
+	cfg->service = NULL;
+	return 0;
+}
+
+static int set_kv_mount(struct config *cfg, const char *val, const char *origin)
+{
+	const char *p = val;
+	size_t n = strlen(val);
+	trim_slashes(&p, &n);
+	if (!n || !secpath_valid(p, n))
+		return bad(origin, "'%s' is not a mount path", p);
+	free(cfg->kv_mount);
+	cfg->kv_mount = xstrndup(p, n);
+	return 0;
+}
+
+static int set_kv_version(struct config *cfg, const char *val, const char *origin)
+{
+	if (strcmp(val, "1") == 0)
+		cfg->kv_version = KV_V1;
+	else if (strcmp(val, "2") == 0)
+		cfg->kv_version = KV_V2;
+	else if (strcmp(val, "auto") == 0)
+		cfg->kv_version = KV_AUTO;
+	else
+		return bad(origin, "'%s' is not 1, 2 or auto", val);
+	/* Only a value the user gave forces the version of other KV mounts. */
+	cfg->kv_version_given = origin != default_origin;
+	return 0;
+}
+
+/* --map a=A,b=B: a comma-separated list of FIELD=ENV items. */
+static int add_maps(struct config *cfg, const char *val, const char *origin)
+{
+	for (const char *p = val;;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		int r = add_map(cfg, p, n, origin);
+		if (r || !c)
+			return r;
+		p = c + 1;
+	}
+}
+
+static int set_map_all(struct config *cfg, const char *val, const char *origin)
+{
+	cfg->map_all = true;
+	if (val && *val && !valid_env_name(val, strlen(val)))
+		return bad(origin, "prefix '%s' is not the start of a variable name", val);
+	set_str(&cfg->map_all_prefix, val ? val : "");
+	return 0;
+}
+
+static int add_env(struct config *cfg, const char *val, const char *origin)
+{
+	return add_tmpl(&cfg->envs, &cfg->nenvs, val, origin, 0);
+}
+
+static int add_file(struct config *cfg, const char *val, const char *origin)
+{
+	return add_tmpl(&cfg->files, &cfg->nfiles, val, origin, 1);
+}
+
+static int set_log_level(struct config *cfg, const char *val, const char *origin)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(val, names[i]) == 0) {
+			cfg->log_level = (enum log_level)i;
+			log_setup(cfg->log_level, cfg->log_format);
+			return 0;
+		}
+	return bad(origin, "'%s' is not error, warn, info or debug", val);
+}
+
+static int set_log_format(struct config *cfg, const char *val, const char *origin)
+{
+	if (strcmp(val, "text") == 0)
+		cfg->log_format = LOG_TEXT;
+	else if (strcmp(val, "json") == 0)
+		cfg->log_format = LOG_JSON;
+	else
+		return bad(origin, "'%s' is not text or json", val);
+	log_setup(cfg->log_level, cfg->log_format);
+	return 0;
+}
+
+static int set_duration(uint64_t *dst, const struct opt_def *o, const char *val, const char *origin)
+{
+	bool positive = o->flags & F_POSITIVE;
 	uint64_t v;
-	switch (id) {
-	case OPT_ADDR:
-		set_str(&cfg->addr, val);
-		break;
-	case OPT_NAMESPACE:
-		set_str(&cfg->namespace_, val);
-		break;
-	case OPT_CA_CERT:
-		set_str(&cfg->ca_cert, val);
-		break;
-	case OPT_CA_PATH:
-		set_str(&cfg->ca_path, val);
-		break;
-	case OPT_CLIENT_CERT:
-		set_str(&cfg->client_cert, val);
-		break;
-	case OPT_CLIENT_KEY:
-		set_str(&cfg->client_key, val);
-		break;
-	case OPT_TLS_SERVER_NAME:
-		set_str(&cfg->tls_server_name, val);
-		break;
-	case OPT_WAIT:
-		if (parse_duration_ms(val, &cfg->wait_ms) < 0)
-			return bad(origin,
-			           "'%s' is not a duration (500ms, 30s, 2m, 1h, or seconds)", val);
-		break;
-	case OPT_REQUEST_TIMEOUT:
-		if (parse_duration_ms(val, &v) < 0 || v == 0)
-			return bad(
-			    origin,
-			    "'%s' is not a positive duration (500ms, 30s, 2m, 1h, or seconds)",
-			    val);
-		cfg->request_timeout_ms = v;
-		break;
-	case OPT_AUTH:
-		set_str(&cfg->auth_method, val);
-		break;
-	case OPT_AUTH_MOUNT:
-		set_str(&cfg->auth_mount, val);
-		break;
-	case OPT_TOKEN_FILE:
-		set_str(&cfg->token_file, val);
-		break;
-	case OPT_ROLE_ID:
-		secure_free_str(cfg->role_id);
-		cfg->role_id = xstrdup(val);
-		break;
-	case OPT_ROLE_ID_FILE:
-		set_str(&cfg->role_id_file, val);
-		break;
-	case OPT_SECRET_ID:
-		secure_free_str(cfg->secret_id);
-		cfg->secret_id = xstrdup(val);
-		break;
-	case OPT_SECRET_ID_FILE:
-		set_str(&cfg->secret_id_file, val);
-		break;
-	case OPT_ROLE:
-		set_str(&cfg->role, val);
-		break;
-	case OPT_JWT_FILE:
-		set_str(&cfg->jwt_file, val);
-		break;
-	case OPT_CERT_ROLE:
-		set_str(&cfg->cert_role, val);
-		break;
-	case OPT_TOKEN_SINK:
-		set_str(&cfg->token_sink, val);
-		break;
-	case OPT_SERVICE:
-		if (!*val || strchr(val, '#') || !secpath_valid(val, strlen(val)))
-			return bad(origin, "'%s' is not a service name", val);
-		free(cfg->service);
-		cfg->service = xstrdup(val);
-		free(cfg->default_path);
-		cfg->default_path = NULL;
-		break;
-	case OPT_SECRET: {
-		size_t n = strlen(val);
-		while (n && val[n - 1] == '/')
-			n--;
-		while (n && *val == '/')
-			val++, n--;
-		if (!n || memchr(val, '#', n) || !secpath_valid(val, n))
-			return bad(origin,
-			           "'%s' is not a secret path (no '#', '.' or '..' segments)", val);
-		free(cfg->default_path);
-		cfg->default_path = xstrndup(val, n);
-		free(cfg->service);
-		cfg->service = NULL;
-		break;
-	}
-	case OPT_KV_MOUNT: {
-		size_t n = strlen(val);
-		while (n && val[n - 1] == '/')
-			n--;
-		while (n && *val == '/')
-			val++, n--;
-		if (!n || !secpath_valid(val, n))
-			return bad(origin, "'%s' is not a mount path", val);
-		free(cfg->kv_mount);
-		cfg->kv_mount = xstrndup(val, n);
-		break;
-	}
-	case OPT_KV_VERSION:
-		if (strcmp(val, "1") == 0)
-			cfg->kv_version = KV_V1;
-		else if (strcmp(val, "2") == 0)
-			cfg->kv_version = KV_V2;
-		else if (strcmp(val, "auto") == 0)
-			cfg->kv_version = KV_AUTO;
-		else
-			return bad(origin, "'%s' is not 1, 2 or auto", val);
-		cfg->kv_version_given = true;
-		break;
-	case OPT_MAP: {
-		const char *p = val;
-		for (;;) {
-			const char *c = strchr(p, ',');
-			size_t n = c ? (size_t)(c - p) : strlen(p);
-			int r = add_map(cfg, p, n, origin);
-			if (r)
-				return r;
-			if (!c)
-				break;
-			p = c + 1;
-		}
-		break;
-	}
-	case OPT_MAP_ALL:
-		cfg->map_all = true;
-		if (val && *val && !valid_env_name(val, strlen(val)))
-			return bad(origin, "prefix '%s' is not the start of a variable name", val);
-		set_str(&cfg->map_all_prefix, val ? val : "");
-		break;
-	case OPT_ENV:
-		return add_tmpl(&cfg->envs, &cfg->nenvs, val, origin, 0);
-	case OPT_FILE:
-		return add_tmpl(&cfg->files, &cfg->nfiles, val, origin, 1);
-	case OPT_FILE_MODE: {
-		unsigned m = 0;
-		size_t n = strlen(val);
-		if (n == 0 || n > 4)
+	if (parse_duration_ms(val, &v) < 0 || (positive && v == 0))
+		return bad(origin, "'%s' is not a %sduration (500ms, 30s, 2m, 1h, or seconds)", val,
+		           positive ? "positive " : "");
+	*dst = v;
+	return 0;
+}
+
+static int set_mode(mode_t *dst, const char *val, const char *origin)
+{
+	unsigned m = 0;
+	size_t n = strlen(val);
+	if (n == 0 || n > 4)
+		return bad(origin, "'%s' is not an octal mode like 0600", val);
+	for (size_t i = 0; i < n; i++) {
+		if (val[i] < '0' || val[i] > '7')
 			return bad(origin, "'%s' is not an octal mode like 0600", val);
-		for (size_t i = 0; i < n; i++) {
-			if (val[i] < '0' || val[i] > '7')
-				return bad(origin, "'%s' is not an octal mode like 0600", val);
-			m = m * 8 + (unsigned)(val[i] - '0');
-		}
-		if (m & 07000)
-			return bad(origin, "'%s': setuid, setgid and sticky bits are refused", val);
-		cfg->file_mode = (mode_t)m;
-		break;
+		m = m * 8 + (unsigned)(val[i] - '0');
 	}
-	case OPT_KEEP_ENV:
-		if (!valid_env_name(val, strlen(val)))
-			return bad(origin, "'%s' is not a variable name", val);
-		strlist_add(&cfg->keep_env, val);
-		break;
-	case OPT_LOG_LEVEL: {
-		static const char *const names[] = {"error", "warn", "info", "debug"};
-		for (int i = 0; i < 4; i++)
-			if (strcmp(val, names[i]) == 0) {
-				cfg->log_level = (enum log_level)i;
-				log_setup(cfg->log_level, cfg->log_format);
-				return 0;
-			}
-		return bad(origin, "'%s' is not error, warn, info or debug", val);
-	}
-	case OPT_LOG_FORMAT:
-		if (strcmp(val, "text") == 0)
-			cfg->log_format = LOG_TEXT;
-		else if (strcmp(val, "json") == 0)
-			cfg->log_format = LOG_JSON;
-		else
-			return bad(origin, "'%s' is not text or json", val);
-		log_setup(cfg->log_level, cfg->log_format);
-		break;
-	default:
-		return EXIT_SOFTWARE;
-	}
+	if (m & 07000)
+		return bad(origin, "'%s': setuid, setgid and sticky bits are refused", val);
+	*dst = (mode_t)m;
 	return 0;
 }
 
-static int apply_bool(struct config *cfg, enum opt_id id, bool on)
+/* One value of option o (NULL for a bool or optional value left out). */
+static int apply(struct config *cfg, const struct opt_def *o, const char *val, const char *origin)
 {
-	switch (id) {
-	case OPT_TLS_SKIP_VERIFY:
-		cfg->tls_skip_verify = on;
-		break;
-	case OPT_NO_ENV_REFS:
-		cfg->env_refs = !on;
-		break;
-	case OPT_ALLOW_MISSING:
-		cfg->allow_missing = on;
-		break;
-	case OPT_CHECK:
-		cfg->check = on;
-		break;
-	case OPT_SECRET_ID_WRAPPED:
-		cfg->secret_id_wrapped = on;
-		break;
-	case OPT_REVOKE_TOKEN:
-		cfg->revoke_token = on;
-		break;
-	default:
-		return EXIT_SOFTWARE;
-	}
-	return 0;
-}
-
-static int apply_def(struct config *cfg, const struct opt_def *o, const char *val,
-                     const char *origin)
-{
-	if (o->kind == K_BOOL) {
-		bool on = true;
+	void *dst = (char *)cfg + o->off;
+	bool on = true;
+	switch (o->kind) {
+	case K_STR:
+		set_str(dst, val);
+		return 0;
+	case K_SECRET:
+		secure_free_str(*(char **)dst);
+		*(char **)dst = xstrdup(val);
+		return 0;
+	case K_DURATION:
+		return set_duration(dst, o, val, origin);
+	case K_BOOL:
 		if (val && parse_go_bool(val, &on) < 0)
 			return bad(origin, "'%s' is not a boolean (true/false/1/0/t/f)", val);
-		return apply_bool(cfg, o->id, on);
+		*(bool *)dst = (o->flags & F_NEGATE) ? !on : on;
+		return 0;
+	case K_MODE:
+		return set_mode(dst, val, origin);
+	case K_LIST:
+		if ((o->flags & F_VAR_NAME) && !valid_env_name(val, strlen(val)))
+			return bad(origin, "'%s' is not a variable name", val);
+		strlist_add(dst, val);
+		return 0;
+	case K_CUSTOM:
+		return o->fn(cfg, val, origin);
+	case K_ACTION:
+		break;
 	}
-	return apply(cfg, o->id, val, origin);
-}
-
-/* BAO_X wins over VAULT_X when present, even empty, as OpenBao's client. */
-static const char *bao_or_vault(char **envp, const char *suffix)
-{
-	char name[64];
-	snprintf(name, sizeof(name), "BAO_%s", suffix);
-	const char *v = env_lookup(envp, name);
-	if (v)
-		return v;
-	snprintf(name, sizeof(name), "VAULT_%s", suffix);
-	return env_lookup(envp, name);
+	return EXIT_SOFTWARE;
 }
 
 const char *env_lookup(char **envp, const char *name)
@@ -630,7 +764,9 @@ const char *env_lookup(char **envp, const char *name)
 	return NULL;
 }
 
-static int apply_env_vars(struct config *cfg, char **envp)
+/* VAULTEXEC_* variables; a variable that is present marks its option as
+ * given, so the BAO_/VAULT_ fallbacks do not override it. */
+static int apply_env_vars(struct config *cfg, char **envp, bool *given)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct opt_def *o = &opts[i];
@@ -641,8 +777,9 @@ static int apply_env_vars(struct config *cfg, char **envp)
 		const char *val = env_lookup(envp, name);
 		if (!val)
 			continue;
+		given[i] = true;
 		int r = 0;
-		if (o->kind == K_REPEAT) {
+		if (o->flags & F_REPEAT) {
 			/* One item per line; blank lines and CRs are ignored. */
 			for (const char *p = val; *p && !r;) {
 				const char *nl = strchr(p, '\n');
@@ -651,11 +788,11 @@ static int apply_env_vars(struct config *cfg, char **envp)
 				if (n && line[n - 1] == '\r')
 					line[n - 1] = '\0';
 				if (*line)
-					r = apply_def(cfg, o, line, name);
+					r = apply(cfg, o, line, name);
 				p += n + (nl ? 1 : 0);
 			}
 		} else {
-			r = apply_def(cfg, o, val, name);
+			r = apply(cfg, o, val, name);
 		}
 		if (r)
 			return r;
@@ -663,88 +800,77 @@ static int apply_env_vars(struct config *cfg, char **envp)
 	return 0;
 }
 
-/* Fallbacks from the Vault/OpenBao client's own variables. */
-static int apply_vault_vars(struct config *cfg, char **envp, const bool *seen)
+/* BAO_X wins over VAULT_X when present, even empty, as OpenBao's client;
+ * name receives the variable's name. */
+static const char *bao_or_vault(char **envp, const char *suffix, bool vault_only, char *name,
+                                size_t n)
 {
-	static const struct {
-		enum opt_id id;
-		const char *suffix;
-	} map[] = {
-	    {OPT_ADDR, "ADDR"},
-	    {OPT_NAMESPACE, "NAMESPACE"},
-	    {OPT_CA_CERT, "CACERT"},
-	    {OPT_CA_PATH, "CAPATH"},
-	    {OPT_CLIENT_CERT, "CLIENT_CERT"},
-	    {OPT_CLIENT_KEY, "CLIENT_KEY"},
-	    {OPT_TLS_SERVER_NAME, "TLS_SERVER_NAME"},
-	    {OPT_REQUEST_TIMEOUT, "CLIENT_TIMEOUT"},
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		if (seen[map[i].id - OPT_ADDR])
-			continue;
-		const char *v = bao_or_vault(envp, map[i].suffix);
-		/* As the Go client: an agent address replaces the server's. */
-		if (map[i].id == OPT_ADDR) {
-			const char *agent = bao_or_vault(envp, "AGENT_ADDR");
-			if (agent && *agent)
-				v = agent;
-		}
-		if (!v || !*v)
-			continue;
-		char origin[64];
-		/* Name the variable the value came from (BAO_ wins when present). */
-		snprintf(origin, sizeof(origin), "BAO_%s", map[i].suffix);
-		if (!env_lookup(envp, origin))
-			snprintf(origin, sizeof(origin), "VAULT_%s", map[i].suffix);
-		/* VAULT_CLIENT_TIMEOUT=0 means "the default" in Vault's client. */
-		if (map[i].id == OPT_REQUEST_TIMEOUT && strcmp(v, "0") == 0)
-			continue;
-		int r = apply(cfg, map[i].id, v, origin);
-		if (r)
-			return r;
+	if (!vault_only) {
+		snprintf(name, n, "BAO_%s", suffix);
+		const char *v = env_lookup(envp, name);
+		if (v)
+			return v;
 	}
-	if (!seen[OPT_TLS_SKIP_VERIFY - OPT_ADDR]) {
-		const char *v = bao_or_vault(envp, "SKIP_VERIFY");
-		if (v && *v && parse_go_bool(v, &cfg->tls_skip_verify) < 0)
-			return bad(env_lookup(envp, "BAO_SKIP_VERIFY") ? "BAO_SKIP_VERIFY"
-			                                               : "VAULT_SKIP_VERIFY",
-			           "'%s' is not a boolean (true/false/1/0/t/f)", v);
-	}
-	if (!seen[OPT_TOKEN_FILE - OPT_ADDR] && !cfg->token_file) {
-		const char *tok = bao_or_vault(envp, "TOKEN");
+	snprintf(name, n, "VAULT_%s", suffix);
+	return env_lookup(envp, name);
+}
+
+static size_t opt_index(const char *name)
+{
+	size_t i = 0;
+	while (i < NOPTS - 1 && strcmp(opts[i].name, name) != 0)
+		i++;
+	return i;
+}
+
+/* Fallbacks from the Vault/OpenBao client's own variables, for options
+ * given neither as a flag nor as a VAULTEXEC_ variable.  The first
+ * non-empty fallback of a row wins (as the Go client, an agent address
+ * replaces the server's). */
+static int apply_fallbacks(struct config *cfg, char **envp, const bool *given)
+{
+	char name[64];
+	/* The token is no option: BAO_TOKEN or VAULT_TOKEN, unless a token
+	 * file is given; it then also wins over VAULT_TOKEN_FILE. */
+	if (!given[opt_index("token-file")]) {
+		const char *tok = bao_or_vault(envp, "TOKEN", false, name, sizeof(name));
 		if (tok && *tok)
 			cfg->token = xstrdup(tok);
-		else if ((tok = env_lookup(envp, "VAULT_TOKEN_FILE")) && *tok)
-			cfg->token_file = xstrdup(tok);
 	}
-	if (!seen[OPT_SECRET_ID_FILE - OPT_ADDR] && !cfg->secret_id_file && !cfg->secret_id) {
-		const char *f = env_lookup(envp, "VAULT_SECRET_ID_FILE");
-		if (f && *f)
-			cfg->secret_id_file = xstrdup(f);
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt_def *o = &opts[i];
+		if (given[i] || (o->off == OFF(token_file) && cfg->token) ||
+		    (o->off == OFF(secret_id_file) && cfg->secret_id))
+			continue;
+		for (size_t k = 0; k < 2 && o->fb[k]; k++) {
+			const char *v = bao_or_vault(envp, o->fb[k], o->flags & F_VAULT_ONLY, name,
+			                             sizeof(name));
+			if (!v || !*v)
+				continue;
+			/* VAULT_CLIENT_TIMEOUT=0 means "the default" in Vault's client. */
+			if ((o->flags & F_ZERO_UNSET) && strcmp(v, "0") == 0)
+				break;
+			int r = apply(cfg, o, v, name);
+			if (r)
+				return r;
+			break;
+		}
 	}
 	return 0;
 }
 
-static void config_defaults(struct config *cfg)
+/* Every default comes from the table, parsed as a value would be. */
+static int config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->wait_ms = 60000;
-	cfg->request_timeout_ms = 60000;
-	cfg->kv_version = KV_V2;
-	cfg->file_mode = 0600;
-	cfg->env_refs = true;
-	cfg->log_level = LOG_INFO;
-	cfg->log_format = LOG_TEXT;
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].def && apply(cfg, &opts[i], opts[i].def, default_origin))
+			return EXIT_SOFTWARE;
+	return 0;
 }
 
 static int finish(struct config *cfg)
 {
-	if (!cfg->addr)
-		cfg->addr = xstrdup("https://127.0.0.1:8200");
-	if (!cfg->kv_mount)
-		cfg->kv_mount = xstrdup("secret");
-	if (!cfg->auth_method)
-		cfg->auth_method = xstrdup("token");
 	if (cfg->service) {
 		cfg->default_path = xasprintf("%s/%s", cfg->kv_mount, cfg->service);
 		free(cfg->service);
@@ -798,33 +924,71 @@ static int finish(struct config *cfg)
 	return 0;
 }
 
+static void build_longopts(struct option *longopts)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt_def *o = &opts[i];
+		int has = takes_value(o)                                   ? required_argument
+		          : o->kind == K_ACTION || (o->flags & F_NO_VALUE) ? no_argument
+		                                                           : optional_argument;
+		int val = o->short_name ? o->short_name : OPT_VAL_BASE + (int)i;
+		longopts[i] = (struct option){o->name, has, NULL, val};
+	}
+	longopts[NOPTS] = (struct option){NULL, 0, NULL, 0};
+}
+
+static int getopt_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	if (c == ':')
+		log_error("%s: needs a value (see --help)", arg);
+	else if (optopt >= OPT_VAL_BASE || optopt == 'h' || optopt == 'V')
+		/* a long option given =VALUE: -h and -V themselves are valid */
+		log_error("%s: takes no value (see --help)", arg);
+	else if (optopt)
+		log_error("-%c: unknown option (see --help)", optopt);
+	else
+		log_error("%s: unknown option (see --help)", arg);
+	return EXIT_USAGE;
+}
+
+/* One flag of the command line, row o. */
+static int apply_flag(struct config *cfg, const struct opt_def *o, char *arg)
+{
+	char origin[64];
+	snprintf(origin, sizeof(origin), "--%s", o->name);
+	int r = apply(cfg, o, arg, origin);
+	if ((o->flags & F_BLANK) && arg) {
+		/* As curl's cleanarg(): other users can read our argv in
+		 * /proc/PID/cmdline; blank the copy there at once. */
+		memset(arg, ' ', strlen(arg));
+		log_warn("--%s: a secret on the command line is visible to other processes until "
+		         "blanked; use --%s-file",
+		         o->name, o->name);
+	}
+	return r;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 {
-	config_defaults(cfg);
+	int r = config_defaults(cfg);
+	if (r)
+		return r;
 	log_setup(cfg->log_level, cfg->log_format);
 
 	struct option longopts[NOPTS + 1];
-	for (size_t i = 0; i < NOPTS; i++) {
-		int has = opts[i].kind == K_VALUE || opts[i].kind == K_REPEAT ? required_argument
-		          : opts[i].kind == K_ACTION                          ? no_argument
-		                                                              : optional_argument;
-		if (opts[i].id == OPT_NO_ENV_REFS || opts[i].id == OPT_ALLOW_MISSING ||
-		    opts[i].id == OPT_CHECK)
-			has = no_argument;
-		longopts[i] = (struct option){opts[i].name, has, NULL, (int)opts[i].id};
-	}
-	longopts[NOPTS] = (struct option){NULL, 0, NULL, 0};
+	build_longopts(longopts);
 
 	/* Log options first, so messages about everything else use them. */
 	const char *lv = env_lookup(envp, "VAULTEXEC_LOG_FORMAT");
 	if (lv && strcmp(lv, "json") == 0)
 		log_setup(cfg->log_level, LOG_JSON);
 
-	int r = apply_env_vars(cfg, envp);
+	bool given[NOPTS] = {0};
+	r = apply_env_vars(cfg, envp, given);
 	if (r)
 		return r;
 
-	bool seen[OPT_LOG_FORMAT - OPT_ADDR + 1] = {0};
 	opterr = 0;
 	/* 0, not 1: glibc and musl then also drop their position inside the
 	 * previous call's argv (after "-hV" it still points at the "V"). */
@@ -840,51 +1004,16 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 			printf("vaultexec %s (%s)\n", VAULTEXEC_VERSION, curl_version());
 			return CLI_EXIT_SUCCESS;
 		}
-		if (c == '?' || c == ':') {
-			const char *arg = argv[optind - 1];
-			if (c == ':')
-				log_error("%s: needs a value (see --help)", arg);
-			else if (optopt >= OPT_ADDR || optopt == OPT_HELP || optopt == OPT_VERSION)
-				/* a long option given =VALUE: -h and -V themselves are valid */
-				log_error("%s: takes no value (see --help)", arg);
-			else if (optopt)
-				log_error("-%c: unknown option (see --help)", optopt);
-			else
-				log_error("%s: unknown option (see --help)", arg);
-			return EXIT_USAGE;
-		}
-		const struct opt_def *o = NULL;
-		for (size_t i = 0; i < NOPTS; i++)
-			if ((int)opts[i].id == c)
-				o = &opts[i];
-		if (!o)
+		if (c == '?' || c == ':')
+			return getopt_error(c, argv);
+		if (c < OPT_VAL_BASE || c >= OPT_VAL_BASE + (int)NOPTS)
 			return EXIT_SOFTWARE;
-		char origin[64];
-		snprintf(origin, sizeof(origin), "--%s", o->name);
-		if (o->kind == K_BOOL && optarg == NULL)
-			r = apply_bool(cfg, o->id, true);
-		else
-			r = apply_def(cfg, o, optarg, origin);
-		if (c == OPT_SECRET_ID && optarg) {
-			/* As curl's cleanarg(): other users can read our argv in
-			 * /proc/PID/cmdline; blank the copy there at once. */
-			memset(optarg, ' ', strlen(optarg));
-			log_warn("--secret-id: a secret on the command line is visible to other "
-			         "processes until blanked; use --secret-id-file");
-		}
+		r = apply_flag(cfg, &opts[c - OPT_VAL_BASE], optarg);
 		if (r)
 			return r;
-		if (c >= OPT_ADDR)
-			seen[c - OPT_ADDR] = true;
+		given[c - OPT_VAL_BASE] = true;
 	}
-	/* A VAULTEXEC_ variable counts as given, so VAULT_* do not override it. */
-	for (size_t i = 0; i < NOPTS; i++) {
-		char name[64];
-		env_name_of(&opts[i], name, sizeof(name));
-		if (opts[i].id >= OPT_ADDR && env_lookup(envp, name))
-			seen[opts[i].id - OPT_ADDR] = true;
-	}
-	r = apply_vault_vars(cfg, envp, seen);
+	r = apply_fallbacks(cfg, envp, given);
 	if (r)
 		return r;
 	cfg->child_argv = argv + optind;
@@ -903,19 +1032,21 @@ static void tmpl_specs_free(struct tmpl_spec *a, size_t n)
 
 void config_free(struct config *cfg)
 {
-	char **strs[] = {
-	    &cfg->addr,         &cfg->namespace_, &cfg->ca_cert,         &cfg->ca_path,
-	    &cfg->client_cert,  &cfg->client_key, &cfg->tls_server_name, &cfg->auth_method,
-	    &cfg->auth_mount,   &cfg->token_file, &cfg->role_id_file,    &cfg->secret_id_file,
-	    &cfg->role,         &cfg->jwt_file,   &cfg->cert_role,       &cfg->token_sink,
-	    &cfg->default_path, &cfg->service,    &cfg->kv_mount,        &cfg->map_all_prefix};
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		free(*strs[i]);
-		*strs[i] = NULL;
+	for (size_t i = 0; i < NOPTS; i++) {
+		void *dst = (char *)cfg + opts[i].off;
+		if (opts[i].kind == K_STR)
+			free(*(char **)dst);
+		else if (opts[i].kind == K_SECRET)
+			secure_free_str(*(char **)dst);
+		else if (opts[i].kind == K_LIST)
+			strlist_free(dst);
 	}
+	/* What the custom options and the token fallback own. */
 	secure_free_str(cfg->token);
-	secure_free_str(cfg->role_id);
-	secure_free_str(cfg->secret_id);
+	free(cfg->default_path);
+	free(cfg->service);
+	free(cfg->kv_mount);
+	free(cfg->map_all_prefix);
 	for (size_t i = 0; i < cfg->nmaps; i++) {
 		secref_clear(&cfg->maps[i].ref);
 		free(cfg->maps[i].env);
@@ -923,6 +1054,5 @@ void config_free(struct config *cfg)
 	free(cfg->maps);
 	tmpl_specs_free(cfg->envs, cfg->nenvs);
 	tmpl_specs_free(cfg->files, cfg->nfiles);
-	strlist_free(&cfg->keep_env);
 	memset(cfg, 0, sizeof(*cfg));
 }
