@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse  # noqa: F401  (tests use E.urllib.parse)
 from dataclasses import dataclass, field
 from pathlib import Path
 
