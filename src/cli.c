@@ -600,8 +600,11 @@ static int set_secret(struct config *cfg, const char *val, const char *origin)
 	const char *p = val;
 	size_t n = strlen(val);
 	trim_slashes(&p, &n);
-	if (!n || memchr(p, '#', n) || !secpath_valid(p, n))
-		return bad(origin, "'%s' is not a secret path (no '#', '.' or '..' segments)", p);
+	if (!n || memchr(p, '#', n) || memchr(p, '?', n) || !secpath_valid(p, n))
+		return bad(origin,
+		           "'%s' is not a secret path (no '#', '?', '.' or '..' segments; a write "
+		           "PATH?NAME=VALUE goes in --map or a template)",
+		           p);
 	free(cfg->default_path);
 	cfg->default_path = xstrndup(p, n);
 	free(cfg->service);

@@ -413,3 +413,29 @@ def test_fake_write_body_and_single_request(vx, fake):
     posts = fake.requests_to("/v1/pki/issue/web")
     assert len(posts) == 1 and posts[0].method == "POST"
     assert json.loads(posts[0].body) == {"common_name": "a b.example", "ttl": "24h", "alt_names": "x,y"}
+
+
+def test_fake_env_references_to_other_engines(vx, fake):
+    """vault: references follow the same rules: a plain read and a write."""
+    fake.mounts.update({"database": None, "pki": None})
+    fake.mount_types.update({"database": "database", "pki": "pki"})
+    pw, key = vx.secret("pw"), vx.secret("key")
+    fake.script("/v1/database/creds/ro", R(200, envelope({"username": "u1", "password": pw})))
+    fake.script("/v1/pki/issue/web", R(200, envelope({"private_key": key})))
+    r = vx.run(conn(fake, "5s"), env={
+        "VAULT_TOKEN": vx.token(),
+        "DB_PASS": "vault:database/creds/ro#password",
+        "DSN": "postgresql://${vault:database/creds/ro#username}:${vault:database/creds/ro#password}@db/x",
+        "KEY": "vault:pki/issue/web?common_name=a.example#private_key",
+    })
+    r.ok()
+    assert (r.env["DB_PASS"], r.env["DSN"], r.env["KEY"]) == (pw, f"postgresql://u1:{pw}@db/x", key)
+    assert len(fake.requests_to("/v1/database/creds/ro")) == 1
+    assert [q.method for q in fake.requests_to("/v1/pki/issue/web")] == ["POST"]
+
+
+def test_secret_option_refuses_parameters(vx, fake):
+    r = vx.run(conn(fake, "5s", "--secret", "pki/issue/web?common_name=a", "--map", "certificate=C"),
+               env={"VAULT_TOKEN": vx.token()})
+    r.failed(64)
+    assert "--secret" in r.stderr and "goes in --map or a template" in r.stderr, r.describe()
