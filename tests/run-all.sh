@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test, on Debian 12 as root:
 #   1. installs what is missing (tests/install-deps.sh, tests/e2e/install.sh,
-#      tests/arm64/install.sh; VAULTEXEC_NO_INSTALL=1 skips this);
+#      tests/arm64/install.sh, tests/engine/install.sh; VAULTEXEC_NO_INSTALL=1
+#      skips this);
 #   2. builds the dynamic binary (for the tests) and the static musl
 #      release binary, with a size report;
 #   3. unit tests (meson test), then the integration suite (real OpenBao,
@@ -10,7 +11,10 @@
 #      in one pytest run; the start-up storm (200 processes);
 #   4. the arm64 build, cross-compiled, tested under qemu-aarch64;
 #   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
-#   6. the Dockerfiles linted and checked; clang-tidy and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
+#   6. the Dockerfiles linted and checked, then built and run by a real Docker
+#      engine (tests/engine/run.sh: Dockerfile.scratch, a distroless exporter
+#      extended by the README's two lines, Dockerfile.alpine's builder); clang-tidy
+#      and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
 #   7. the footprint benchmark (prints figures, asserts nothing);
 #   8. one closing line adding up every test: "N passed, N failed, N skipped".
 # A skipped required test is a failure.  Extra arguments go to pytest.
@@ -25,6 +29,7 @@ if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
 	bash tests/install-deps.sh
 	bash tests/e2e/install.sh
 	bash tests/arm64/install.sh
+	bash tests/engine/install.sh
 fi
 
 step "build (dynamic, for the tests)"
@@ -56,6 +61,9 @@ python3 tests/static/size-report.py build-static build-static-arm64 --top 0
 
 step "Dockerfiles: hadolint, shellcheck, and the checks no linter does"
 bash tests/docker/check.sh
+
+step "Docker engine: the images built and run (tests/engine/run.sh)"
+VAULTEXEC_NO_INSTALL=1 VAULTEXEC_JUNIT_DIR="$junit" bash tests/engine/run.sh
 
 step "sanitizers (ASan+UBSan whole suite, valgrind on exec paths)"
 bash tests/sanitize.sh

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The Docker images built and run by a real Docker engine (tests/run-all.sh
+# runs this as one step; its results count in the closing summary).
+#
+#   tests/engine/run.sh [PYTEST ARGS...]
+#
+#  1. installs docker.io, debootstrap and the Compose v2 plugin if missing
+#     (tests/engine/install.sh; VAULTEXEC_NO_INSTALL=1 skips it);
+#  2. starts Debian's dockerd with its data root under build/docker, no
+#     default bridge and no iptables rules, on a socket of its own
+#     (tests/engine/dockerd.sh); it is stopped at the end, also on failure
+#     or interruption, after every container is removed;
+#  3. makes debian:12-slim locally (tests/engine/base-image.sh; cached);
+#  4. runs tests/engine with pytest (junit XML: build/junit/engine.xml):
+#     Dockerfile.scratch, a distroless exporter extended by the README's two
+#     lines, Dockerfile.alpine's builder stage (its final stage: an optional
+#     test, Alpine cannot be fetched here);
+#  5. prints the figures (build times, image sizes) and the
+#     time of each step.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export ENGINE_DIR=$root/build/docker
+junit=${VAULTEXEC_JUNIT_DIR:-$root/build/junit}
+mkdir -p "$ENGINE_DIR" "$junit"
+rm -f "$ENGINE_DIR/figures.txt"
+times=()
+timed() { # timed NAME COMMAND...
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	"$@" || rc=$?
+	times+=("$name: $((SECONDS - t0)) s (exit $rc)")
+	return $rc
+}
+
+if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
+	timed "install (docker.io, debootstrap, Compose v2)" bash tests/engine/install.sh
+fi
+
+# shellcheck source=tests/engine/dockerd.sh
+. tests/engine/dockerd.sh
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	t0=$SECONDS
+	engine_stop
+	times+=("stop the engine: $((SECONDS - t0)) s")
+	echo
+	echo "== Docker engine suite: figures"
+	[[ -f $ENGINE_DIR/figures.txt ]] && cat "$ENGINE_DIR/figures.txt"
+	printf '%s\n' "${times[@]}"
+	exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+timed "start dockerd" engine_start
+timed "debian:12-slim (debootstrap + docker import, cached)" bash tests/engine/base-image.sh
+export VAULTEXEC_BIN=${VAULTEXEC_BIN:-$root/build/src/vaultexec}
+timed "pytest tests/engine" python3 -m pytest tests/engine -q -rfEs -p no:cacheprovider \
+	--junitxml="$junit/engine.xml" "$@"
