@@ -291,6 +291,15 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 		          "such mount; give --kv-version 1 or 2",
 		          s->path, why);
 		return refused == 403 ? EXIT_NOPERM : EXIT_DATA;
+	} else if (!mi.mount && cfg->kv_version_given && cfg->kv_version != KV_AUTO && !s->params) {
+		/* As before the lookup existed: a forced version, the mount
+		 * guessed from the first segment. */
+		guessed = guess_mount(cfg, s->path);
+		mi.mount = guessed;
+		mi.kv = (int)cfg->kv_version;
+		log_debug("%s: the mounts lookup was refused (%s); reading it as KV v%d "
+		          "(--kv-version)",
+		          s->path, why, mi.kv);
 	} else if (!mi.mount) {
 		log_debug("%s: the mounts lookup was refused (%s); reading the path as written",
 		          s->path, why);

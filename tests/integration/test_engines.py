@@ -439,3 +439,15 @@ def test_secret_option_refuses_parameters(vx, fake):
                env={"VAULT_TOKEN": vx.token()})
     r.failed(64)
     assert "--secret" in r.stderr and "goes in --map or a template" in r.stderr, r.describe()
+
+
+def test_fake_refused_lookup_with_an_explicit_kv_version(vx, fake):
+    """--kv-version 2 given: a refused lookup reads MOUNT/data/PATH as before."""
+    fake.mounts = {"secret": "2"}
+    val = vx.secret()
+    fake.kv2("app", {"password": val}, mount="team")
+    r = vx.run(conn(fake, "5s", "--kv-version", "2", "--map", "team/app#password=P"),
+               env={"VAULT_TOKEN": vx.token()})
+    r.ok()
+    assert r.env["P"] == val
+    assert fake.requests_to("/v1/sys/internal/ui/mounts/team/app") and fake.requests_to("/v1/team/data/app")
