@@ -1,5 +1,5 @@
 /* Field references and the path handling around them: secref_parse (the
- * FIELD, PATH#FIELD and PATH#FIELD#VERSION of --map, templates and
+ * FIELD, PATH#FIELD, PATH#FIELD#VERSION and PATH?PARAMS#FIELD of --map, templates and
  * vault: references), plan_api_path (KV path to API path, every segment
  * escaped), http_escape_segment and render_map_all_name.
  *
@@ -51,13 +51,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(r.version == 0 && strlen(r.field) == reflen);
 		}
 		FUZZ_CHECK(r.version <= INT64_MAX);
+		if (r.params) {
+			/* A write: a path, no version, and parameters that decode
+			 * to the end, as checked at parse time. */
+			FUZZ_CHECK(r.path && !strchr(r.path, '?') && r.version == 0 && r.params[0]);
+			const char *it = r.params;
+			struct strbuf n = STRBUF_INIT, v = STRBUF_INIT;
+			int k;
+			while ((k = secref_param_next(&it, &n, &v, err, sizeof(err))) == 1) {
+				FUZZ_CHECK(n.len > 0 && strlen(n.buf) == n.len);
+				FUZZ_CHECK(v.len == 0 || strlen(v.buf) == v.len);
+				sb_reset(&n);
+				sb_reset(&v);
+			}
+			FUZZ_CHECK(k == 0);
+			sb_wipe(&n);
+			sb_wipe(&v);
+		}
 		struct secref c;
 		secref_copy(&c, &r);
 		FUZZ_CHECK(!strcmp(c.field, r.field) && c.version == r.version);
 		FUZZ_CHECK(!c.path == !r.path && (!c.path || !strcmp(c.path, r.path)));
+		FUZZ_CHECK(!c.params == !r.params && (!c.params || !strcmp(c.params, r.params)));
 		secref_clear(&c);
 	} else {
-		FUZZ_CHECK(r.path == NULL && r.field == NULL);
+		FUZZ_CHECK(r.path == NULL && r.field == NULL && r.params == NULL);
 		FUZZ_CHECK(err[0] != '\0');
 	}
 

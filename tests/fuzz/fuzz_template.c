@@ -69,11 +69,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t before = out.len;
 	err[0] = '\0';
 	int rc = tmpl_render(t, lookup, &a, &out, err, sizeof(err));
-	FUZZ_CHECK(rc == 0 || rc == 1 || rc == EXIT_DATA);
+	FUZZ_CHECK(rc == 0 || rc == 1 || rc == EXIT_DATA || rc == TMPL_FILTER_FAILED);
 	FUZZ_CHECK(a.calls <= tmpl_ref_count(t));
 	if (rc != 0)
 		FUZZ_CHECK(out.len == before); /* failure leaves out untouched */
-	if (rc == 1)
+	if (rc == 1 || rc == TMPL_FILTER_FAILED) /* join, base64decode */
 		FUZZ_CHECK(err[0] != '\0');
 	FUZZ_CHECK(memcmp(out.buf, "prefix:", before) == 0);
 	FUZZ_CHECK(out.buf[out.len] == '\0');

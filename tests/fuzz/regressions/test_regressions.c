@@ -40,7 +40,7 @@ static int read_field(enum kv_version kv, const char *answer, char *why, size_t 
 	cfg.kv_mount = (char *)"secret";
 	cfg.kv_version = kv;
 	cfg.request_timeout_ms = 2000;
-	struct secref ref = {(char *)"secret/app", (char *)"a", 0};
+	struct secref ref = {(char *)"secret/app", (char *)"a", 0, NULL};
 	struct plan *p = plan_new(&cfg);
 	plan_add(p, &ref);
 	struct vault *v = NULL;
