@@ -699,7 +699,11 @@ static int set_duration(uint64_t *dst, const struct opt_def *o, const char *val,
 {
 	bool positive = o->flags & F_POSITIVE;
 	uint64_t v;
-	if (parse_duration_ms(val, &v) < 0 || (positive && v == 0))
+	int k = parse_duration_ms(val, &v);
+	if (k == -2)
+		return bad(origin, "'%s' is over the limit of %s; give at most %s", val,
+		           DURATION_MAX_TEXT, DURATION_MAX_TEXT);
+	if (k < 0 || (positive && v == 0))
 		return bad(origin, "'%s' is not a %sduration (500ms, 30s, 2m, 1h, or seconds)", val,
 		           positive ? "positive " : "");
 	*dst = v;
@@ -830,7 +834,7 @@ static size_t opt_index(const char *name)
  * given neither as a flag nor as a VAULTEXEC_ variable.  The first
  * non-empty fallback of a row wins (as the Go client, an agent address
  * replaces the server's). */
-static int apply_fallbacks(struct config *cfg, char **envp, const bool *given)
+static int apply_fallbacks(struct config *cfg, char **envp, bool *given)
 {
 	char name[64];
 	/* The token is no option: BAO_TOKEN or VAULT_TOKEN, unless a token
@@ -856,6 +860,7 @@ static int apply_fallbacks(struct config *cfg, char **envp, const bool *given)
 			int r = apply(cfg, o, v, name);
 			if (r)
 				return r;
+			given[i] = true;
 			break;
 		}
 	}
@@ -940,6 +945,39 @@ static void build_longopts(struct option *longopts)
 	longopts[NOPTS] = (struct option){NULL, 0, NULL, 0};
 }
 
+/* An unknown long option, with the nearest real one when it looks like
+ * a typo of it. */
+static void unknown_option(const char *arg)
+{
+	const char *name = arg;
+	while (*name == '-')
+		name++;
+	_cleanup_free_ char *want = xstrndup(name, strcspn(name, "="));
+	const char *names[NOPTS];
+	for (size_t i = 0; i < NOPTS; i++)
+		names[i] = opts[i].name;
+	const char *near = closest_name(want, names, NOPTS);
+	if (near)
+		log_error("%s: unknown option; did you mean --%s? (see --help)", arg, near);
+	else
+		log_error("%s: unknown option (see --help)", arg);
+}
+
+/* --log-format json anywhere before "--" applies to the messages about the
+ * options before it too: a container's log collector wants every line as
+ * JSON, including the one saying why it did not start. */
+static bool json_wanted(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--log-format=json") == 0)
+			return true;
+		if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc &&
+		    strcmp(argv[i + 1], "json") == 0)
+			return true;
+	}
+	return false;
+}
+
 static int getopt_error(int c, char **argv)
 {
 	const char *arg = argv[optind - 1];
@@ -951,7 +989,7 @@ static int getopt_error(int c, char **argv)
 	else if (optopt)
 		log_error("-%c: unknown option (see --help)", optopt);
 	else
-		log_error("%s: unknown option (see --help)", arg);
+		unknown_option(arg);
 	return EXIT_USAGE;
 }
 
@@ -984,7 +1022,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 
 	/* Log options first, so messages about everything else use them. */
 	const char *lv = env_lookup(envp, "VAULTEXEC_LOG_FORMAT");
-	if (lv && strcmp(lv, "json") == 0)
+	if ((lv && strcmp(lv, "json") == 0) || json_wanted(argc, argv))
 		log_setup(cfg->log_level, LOG_JSON);
 
 	bool given[NOPTS] = {0};
@@ -1019,6 +1057,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 	r = apply_fallbacks(cfg, envp, given);
 	if (r)
 		return r;
+	cfg->addr_default = !given[opt_index("addr")];
 	cfg->child_argv = argv + optind;
 	return finish(cfg);
 }

@@ -34,6 +34,7 @@ struct tmpl_spec {
 struct config {
 	/* connection */
 	char *addr;
+	bool addr_default; /* none given: messages say so */
 	char *namespace_;
 	char *ca_cert;
 	char *ca_path;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,4 +111,70 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	else
 		log_error("%s: cannot execute: %s", path, strerror(e));
 	return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
+}
+
+void exec_limits_get(struct exec_limits *l)
+{
+	/* Linux: one string at most 32 pages (MAX_ARG_STRLEN); all strings
+	 * plus the pointer arrays at most a quarter of the stack rlimit,
+	 * capped at 6 MiB and never under 128 KiB (fs/exec.c). */
+	long page = sysconf(_SC_PAGESIZE);
+	l->max_string = (size_t)(page > 0 ? page : 4096) * 32;
+	size_t total = (size_t)6 << 20;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < total)
+		total = (size_t)(rl.rlim_cur / 4);
+	if (total < 131072)
+		total = 131072;
+	l->max_total = total;
+}
+
+int exec_check_limits(const char *path, char *const argv[], char *const envp[],
+                      const struct exec_limits *l)
+{
+	size_t total = strlen(path) + 1, nptr = 0;
+	const char *largest = NULL;
+	size_t largest_len = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		char *const *v = pass ? envp : argv;
+		for (size_t i = 0; v && v[i]; i++) {
+			size_t len = strlen(v[i]) + 1;
+			total += len;
+			nptr++;
+			const char *eq = pass ? strchr(v[i], '=') : NULL;
+			int nlen = eq ? (int)(eq - v[i]) : 0;
+			if (len > l->max_string) {
+				if (pass)
+					log_error(
+					    "variable %.*s is %zu bytes, over the kernel's "
+					    "limit of %zu bytes for one NAME=VALUE string: pass "
+					    "it in a file with --file instead",
+					    nlen, v[i], len - 2 - (size_t)nlen, l->max_string);
+				else
+					log_error(
+					    "argument %zu of the command is %zu bytes, over "
+					    "the kernel's limit of %zu bytes for one argument",
+					    i, len - 1, l->max_string);
+				return EXIT_DATA;
+			}
+			if (pass && len > largest_len) {
+				largest = v[i];
+				largest_len = len;
+			}
+		}
+	}
+	size_t need = total + nptr * sizeof(char *);
+	if (need > l->max_total) {
+		const char *eq = largest ? strchr(largest, '=') : NULL;
+		log_error(
+		    "the environment and arguments of the command come to %zu bytes, over the "
+		    "kernel's limit of %zu (a quarter of the stack size limit, ulimit -s); "
+		    "the largest variable is %.*s (%zu bytes): pass large values in files "
+		    "with --file instead",
+		    need, l->max_total, eq ? (int)(eq - largest) : 0, largest ? largest : "",
+		    eq ? largest_len - 2 - (size_t)(eq - largest) : 0);
+		return EXIT_DATA;
+	}
+	return 0;
 }

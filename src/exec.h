@@ -11,4 +11,21 @@ int exec_resolve(const char *argv0, const char *path_env, char **out);
  * fds 0-2) and execve()s.  Returns only on failure: 126 or 127. */
 int exec_command(const char *path, char *const argv[], char *const envp[]);
 
+#include <stddef.h>
+
+/* What execve() accepts, in bytes including each string's NUL. */
+struct exec_limits {
+	size_t max_string; /* one argument or NAME=VALUE string */
+	size_t max_total;  /* all strings plus the pointer arrays */
+};
+/* The limits of the running kernel and our stack rlimit. */
+void exec_limits_get(struct exec_limits *l);
+
+/* Would execve(path, argv, envp) fail with E2BIG?  Checked before any
+ * file is written and in --check, so the answer is 65 naming the variable
+ * and its size rather than 126 from the kernel.  Returns 0 or EXIT_DATA
+ * after logging (never a value). */
+int exec_check_limits(const char *path, char *const argv[], char *const envp[],
+                      const struct exec_limits *l);
+
 #endif

@@ -34,6 +34,11 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 		free(dir);
 		dir = xstrdup("/");
 	}
+	struct stat st;
+	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_error("--file %s: is a directory; give the path of a file in it", dest);
+		return EXIT_IOERR;
+	}
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
 	/* O_EXCL on a random name: no race with another writer, no symlink
@@ -47,7 +52,14 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 			break;
 	}
 	if (fd < 0) {
-		log_error("--file %s: cannot create a file in %s: %s", dest, dir, strerror(errno));
+		int e = errno;
+		const char *hint = e == ENOENT    ? "; create the directory or mount a volume there"
+		                   : e == EROFS   ? "; mount a writable volume (a tmpfs) there"
+		                   : e == EACCES  ? "; make it writable for this user"
+		                   : e == ENOTDIR ? "; a part of the path is not a directory"
+		                                  : "";
+		log_error("--file %s: cannot create a file in %s: %s%s", dest, dir, strerror(e),
+		          hint);
 		return EXIT_IOERR;
 	}
 	const char *step = NULL;
@@ -93,6 +105,19 @@ int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mod
 	int r = file_stage(dest, data, len, mode, &tmp);
 	if (!r)
 		r = file_commit(tmp, dest);
+	free(tmp);
+	return r;
+}
+
+int file_probe(const char *dest, mode_t mode)
+{
+	/* The same steps as the run, with nothing in the file: the answer
+	 * (missing directory, read-only file system, no permission, quota)
+	 * is the kernel's, not a guess from mode bits, and root gets it right. */
+	char *tmp = NULL;
+	int r = file_stage(dest, "", 0, mode, &tmp);
+	if (!r)
+		file_abort(tmp);
 	free(tmp);
 	return r;
 }

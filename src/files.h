@@ -18,4 +18,9 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 int file_commit(const char *tmp, const char *dest);
 void file_abort(const char *tmp);
 
+/* For --check: would writing dest fail?  Creates and removes an empty
+ * temporary file beside it, leaving nothing behind.  Returns 0 or
+ * EXIT_IOERR after logging the same line the run would. */
+int file_probe(const char *dest, mode_t mode);
+
 #endif

@@ -95,6 +95,23 @@ static int write_files(const struct job *j, mode_t mode)
 	return r;
 }
 
+/* --check: every destination the run would write (the --file outputs and
+ * the --token-sink) is tried the way the run writes it, and removed. */
+static int probe_files(const struct job *j, const struct config *cfg)
+{
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (j->files[i].content) {
+			int r = file_probe(j->files[i].path, cfg->file_mode);
+			if (r)
+				return r;
+		}
+	if (cfg->token_sink && file_probe(cfg->token_sink, 0600)) {
+		log_error("--token-sink %s: the token could not be written", cfg->token_sink);
+		return EXIT_IOERR;
+	}
+	return 0;
+}
+
 static void log_success(const struct plan *p, const struct job *j, const char *cmd, bool check)
 {
 	size_t nvars = 0, nfiles = 0;
@@ -139,6 +156,7 @@ int main(int argc, char **argv)
 	struct job job = {0};
 	char *cmd = NULL;
 	char **envp = NULL;
+	struct exec_limits limits;
 
 	int r = config_parse(&cfg, argc, argv, environ);
 	if (r == CLI_EXIT_SUCCESS) {
@@ -158,7 +176,15 @@ int main(int argc, char **argv)
 	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))))
 		goto out;
 
+	/* Built before any file is written, so that a value the kernel would
+	 * refuse (E2BIG) fails the run, and --check, with 65 and no files. */
+	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
+	exec_limits_get(&limits);
+	if ((r = exec_check_limits(cmd, cfg.child_argv, envp, &limits)))
+		goto out;
 	if (cfg.check) {
+		if ((r = probe_files(&job, &cfg)))
+			goto out;
 		log_success(plan, &job, cmd, true);
 		print_check(&job);
 		lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
@@ -169,7 +195,6 @@ int main(int argc, char **argv)
 	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
 		goto out;
 	log_success(plan, &job, cmd, false);
-	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
 
 	/* Nothing of ours outlives the exec: wipe secrets, close handles. */
 	vault_close(vault);

@@ -23,7 +23,10 @@ struct secret {
 	char *body;            /* the write's JSON body (may hold a secret) */
 	uint64_t meta_version; /* the version Vault reported, for messages */
 	struct secret *same;   /* another entry that resolved to the same read */
-	char *api_path;        /* v1/... path, for messages and dedup */
+	char *api_path;        /* v1/... path, for dedup */
+	char *disp;            /* api_path and the namespace, for messages */
+	char *hint;            /* why a miss may not be one: Vault's words, the flag */
+	bool nowhere;          /* the miss is a missing mount or namespace */
 	int kv;                /* enum sec_kind */
 	enum sec_state state;
 	struct jdoc *doc;
@@ -63,6 +66,8 @@ void plan_free(struct plan *p)
 		free(p->s[i].params);
 		secure_free_str(p->s[i].body);
 		free(p->s[i].api_path);
+		free(p->s[i].disp);
+		free(p->s[i].hint);
 		jdoc_free(p->s[i].doc);
 	}
 	free(p->s);
@@ -260,6 +265,26 @@ static char *params_body(const char *params)
 	return text;
 }
 
+/* The request path of s read as kind kv under mount (NULL: as written),
+ * and the name messages use for it. */
+static void set_api_path(struct plan *p, struct secret *s, const char *mount, int kv)
+{
+	free(s->api_path);
+	free(s->disp);
+	s->kv = kv;
+	if (kv == K_PLAIN || !mount) {
+		struct strbuf sb = STRBUF_INIT;
+		add_escaped_path(&sb, s->path);
+		s->api_path = sb_steal(&sb);
+	} else {
+		s->api_path = plan_api_path(mount, kv, s->path);
+	}
+	/* The same path is another secret in another namespace. */
+	const char *ns = p->cfg->namespace_;
+	s->disp =
+	    ns && *ns ? xasprintf("%s (namespace %s)", s->api_path, ns) : xstrdup(s->api_path);
+}
+
 /* Which request reads a secret.  A path under --kv-mount follows the KV
  * rules (--kv-version, or the lookup with auto); any other path is looked
  * up: a KV mount follows the KV rules (--kv-version when given, else the
@@ -313,14 +338,7 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 		          s->path, mi.mount);
 		return EXIT_USAGE;
 	}
-	s->kv = mi.kv;
-	if (mi.kv == K_PLAIN || !mi.mount) {
-		struct strbuf sb = STRBUF_INIT;
-		add_escaped_path(&sb, s->path);
-		s->api_path = sb_steal(&sb);
-	} else {
-		s->api_path = plan_api_path(mi.mount, mi.kv, s->path);
-	}
+	set_api_path(p, s, mi.mount, mi.kv);
 	if (s->params)
 		s->body = params_body(s->params);
 	if (s->version && s->kv != K_KV2) {
@@ -357,6 +375,30 @@ static const char *method_of(const struct secret *s)
 	return s->params ? "POST" : "GET";
 }
 
+/* What a 404 says beyond "missing": OpenBao explains some misses only in
+ * its answer ("Invalid path for a versioned K/V secrets engine" among the
+ * warnings, "no handler for route" or "namespace not found" as errors). */
+static void miss_hint(struct plan *p, struct secret *s, const struct vault_reply *rep)
+{
+	struct strbuf w = STRBUF_INIT;
+	vault_error_text(rep, &w);
+	free(s->hint);
+	s->hint = NULL;
+	s->nowhere = true;
+	if (strstr(w.buf, "namespace not found") && p->cfg->namespace_)
+		s->hint = xasprintf("namespace %s does not exist", p->cfg->namespace_);
+	else if (strstr(w.buf, "no handler for route"))
+		s->hint = xstrdup("no secrets engine is mounted there");
+	else
+		s->nowhere = false;
+	if (!s->hint) {
+		sb_reset(&w);
+		vault_warnings_text(rep, &w);
+		s->hint = w.len ? xasprintf("OpenBao says: %s", w.buf) : NULL;
+	}
+	sb_wipe(&w);
+}
+
 static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 {
 	char query[40] = "";
@@ -371,22 +413,20 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 	 * even when its answer turns out to be unusable. */
 	if (rep.code >= 200 && rep.code < 300)
 		lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body);
-	char m[300];
-	vault_error_line(&rep, m, sizeof(m));
 	switch (rep.code) {
 	case 200: {
 		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
 		if (s->kv == K_KV2)
 			data = json_get(data, "data");
 		if (!rep.doc) {
-			log_error("%s: the answer is not valid JSON", s->api_path);
+			log_error("%s: the answer is not valid JSON", s->disp);
 			r = EXIT_DATA;
 		} else if (s->kv == K_KV2 && cJSON_IsNull(data)) {
 			read_v2_deleted(s, &rep);
 		} else if (s->kv == K_PLAIN && (!data || cJSON_IsNull(data))) {
 			s->state = S_NO_DATA;
 		} else if (!cJSON_IsObject(data)) {
-			log_error("%s: the answer has no data object%s", s->api_path,
+			log_error("%s: the answer has no data object%s", s->disp,
 			          s->kv == K_KV2 ? " (is this a KV v1 mount? try --kv-version 1)"
 			                         : "");
 			r = EXIT_DATA;
@@ -405,24 +445,68 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 			read_v2_deleted(s, &rep);
 		else
 			s->state = S_MISSING;
+		if (s->state == S_MISSING)
+			miss_hint(p, s, &rep);
 		break;
-	case 403:
-		log_error("%s %s: permission denied%s%s", method_of(s), s->api_path, *m ? ": " : "",
-		          m);
-		r = EXIT_NOPERM;
+	case 401:
+	case 403: {
+		_cleanup_free_ char *what = xasprintf("%s %s", method_of(s), s->disp);
+		r = vault_explain_denied(v, what, s->api_path, s->params ? "update" : "read", &rep);
 		break;
-	default:
+	}
+	default: {
 		/* 405 on a GET: an endpoint that only takes writes, such as
 		 * pki/issue/ROLE. */
-		log_error("%s %s: HTTP %ld%s%s%s", method_of(s), s->api_path, rep.code,
-		          *m ? ": " : "", m,
+		char m[300];
+		vault_error_line(&rep, m, sizeof(m));
+		log_error("%s %s: HTTP %ld%s%s%s", method_of(s), s->disp, rep.code, *m ? ": " : "",
+		          m,
 		          rep.code == 405 && !s->params
 		              ? " (an endpoint that needs parameters? PATH?NAME=VALUE#FIELD writes)"
 		              : "");
-		r = rep.code == 401 ? EXIT_NOPERM : EXIT_DATA;
+		r = EXIT_DATA;
+	}
 	}
 	vault_reply_clear(&rep);
 	return r;
+}
+
+/* A miss with a fixed --kv-version (v2 is the default) is often the
+ * other version's mount: the mounts lookup after the miss tells, and the
+ * secret is then read the right way, with a warning naming the flag.
+ * When the lookup is refused, the message names the flag instead. */
+static int recheck_kv_version(struct plan *p, struct vault *v, struct secret *s)
+{
+	struct mount_info mi = {0};
+	long refused = 0;
+	char why[360] = "";
+	int r = lookup_mount(p, v, s->path, &mi, &refused, why, sizeof(why));
+	if (r)
+		return r;
+	int other = s->kv == K_KV2 ? K_KV1 : K_KV2;
+	_cleanup_free_ char *flag = NULL;
+	if (!mi.mount) {
+		_cleanup_free_ char *guess = guess_mount(p->cfg, s->path);
+		flag = xasprintf("if %s is a KV v%d mount, give --kv-version %d (or auto)", guess,
+		                 other, other);
+	} else if (mi.kv == K_PLAIN) {
+		flag =
+		    xasprintf("%s is a %s mount, not KV", mi.mount, mi.type ? mi.type : "non-KV");
+	} else if (mi.kv != s->kv && !(s->version && mi.kv == K_KV1)) {
+		log_warn("%s: %s is a KV v%d mount, not v%d: reading it as v%d (give --kv-version "
+		         "%d or auto to say so)",
+		         s->path, mi.mount, mi.kv, s->kv, mi.kv, mi.kv);
+		set_api_path(p, s, mi.mount, mi.kv);
+		free(s->hint);
+		s->hint = NULL;
+		return fetch_one(p, v, s);
+	}
+	if (flag) {
+		char *h = s->hint ? xasprintf("%s; %s", s->hint, flag) : steal_pointer(&flag);
+		free(s->hint);
+		s->hint = h;
+	}
+	return 0;
 }
 
 int plan_fetch(struct plan *p, struct vault *v)
@@ -444,6 +528,9 @@ int plan_fetch(struct plan *p, struct vault *v)
 		if (s->same)
 			continue;
 		r = fetch_one(p, v, s);
+		if (!r && s->state == S_MISSING && (s->kv == K_KV1 || s->kv == K_KV2) &&
+		    p->cfg->kv_version != KV_AUTO && !s->nowhere)
+			r = recheck_kv_version(p, v, s);
 		if (r)
 			return r;
 		log_debug("%s %s: %s", method_of(s), s->api_path, s->params ? "written" : "read");
@@ -473,22 +560,54 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 	case S_DELETED:
 	case S_DESTROYED:
 		if (v)
-			snprintf(why, whylen, "%s: version %llu is %s", s->api_path,
+			snprintf(why, whylen, "%s: version %llu is %s", s->disp,
 			         (unsigned long long)v, what);
 		else
-			snprintf(why, whylen, "%s: the current version is %s", s->api_path, what);
+			snprintf(why, whylen, "%s: the current version is %s", s->disp, what);
 		break;
 	case S_NO_DATA:
-		snprintf(why, whylen, "%s %s: the answer has no data", method_of(s), s->api_path);
+		snprintf(why, whylen, "%s %s: the answer has no data", method_of(s), s->disp);
 		break;
 	default:
 		if (s->version)
-			snprintf(why, whylen, "%s: no such secret or version %llu", s->api_path,
+			snprintf(why, whylen, "%s: no such secret or version %llu", s->disp,
 			         (unsigned long long)s->version);
 		else
-			snprintf(why, whylen, "%s: no such secret", s->api_path);
+			snprintf(why, whylen, "%s: no such secret%s%s%s", s->disp,
+			         s->hint ? " (" : "", s->hint ? s->hint : "", s->hint ? ")" : "");
 	}
 	return 1;
+}
+
+/* For a field that is not there: the closest name and the names the
+ * secret has (names only; a field name is no secret, its value is). */
+static void field_hint(const struct secret *s, const char *want, struct strbuf *out)
+{
+	size_t n = (size_t)cJSON_GetArraySize(s->data);
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	size_t k = 0;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, s->data)
+	{
+		if (f->string && !jval_key_has_nul(s->doc, f))
+			names[k++] = f->string;
+	}
+	const char *near = closest_name(want, names, k);
+	sb_adds(out, " (");
+	if (near)
+		sb_addf(out, "did you mean '%s'? ", near);
+	if (k == 0) {
+		sb_adds(out, "the secret has no fields)");
+	} else {
+		sb_adds(out, "the secret's fields: ");
+		size_t shown = 0;
+		for (; shown < k && shown < 20 && out->len < 200; shown++)
+			sb_addf(out, "%s%s", shown ? ", " : "", names[shown]);
+		if (shown < k)
+			sb_addf(out, " and %zu more", k - shown);
+		sb_addc(out, ')');
+	}
+	free(names);
 }
 
 int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
@@ -502,9 +621,15 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	if (s->state != S_OK)
 		return missing_reason(s, why, whylen);
 	const cJSON *node = json_get(s->data, ref->field);
-	if (!node || cJSON_IsNull(node)) {
-		snprintf(why, whylen, "%s: no field '%s'%s", s->api_path, ref->field,
-		         node ? " (it is null)" : "");
+	if (!node) {
+		struct strbuf sb = STRBUF_INIT;
+		field_hint(s, ref->field, &sb);
+		snprintf(why, whylen, "%s: no field '%s'%s", s->disp, ref->field, sb.buf);
+		sb_wipe(&sb);
+		return 1;
+	}
+	if (cJSON_IsNull(node)) {
+		snprintf(why, whylen, "%s: no field '%s' (it is null)", s->disp, ref->field);
 		return 1;
 	}
 	struct strbuf sb = STRBUF_INIT;
@@ -513,7 +638,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 		sb_wipe(&sb);
 		log_error("%s: field '%s' holds a NUL byte, which no environment variable or "
 		          "file template can carry",
-		          s->api_path, ref->field);
+		          s->disp, ref->field);
 		return EXIT_DATA;
 	}
 	p->vals = xrealloc(p->vals, (p->nvals + 1) * sizeof(*p->vals));
@@ -536,7 +661,7 @@ int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *w
 	cJSON_ArrayForEach(f, s->data)
 	{
 		if (jval_key_has_nul(s->doc, f)) {
-			log_error("%s: a field name holds a NUL byte", s->api_path);
+			log_error("%s: a field name holds a NUL byte", s->disp);
 			return EXIT_DATA;
 		}
 		int r = fn(ctx, f->string);

@@ -233,8 +233,10 @@ int parse_duration_ms(const char *s, uint64_t *out_ms)
 			if (strcmp(s + digits, units[i].suffix) == 0)
 				mult = units[i].ms;
 	}
-	if (mult == 0 || v > max_ms / mult)
+	if (mult == 0)
 		return -1;
+	if (v > max_ms / mult)
+		return -2;
 	*out_ms = v * mult;
 	return 0;
 }
@@ -323,4 +325,52 @@ uint64_t random_u64(void)
 	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
 	return v ^ (v >> 31);
+}
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	/* Names we compare are short; anything long is no typo of anything. */
+	if (la > 256 || lb > 256)
+		return SIZE_MAX;
+	size_t row[257];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (lower(a[i - 1]) != lower(b[j - 1]));
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *closest_name(const char *want, const char *const *names, size_t n)
+{
+	size_t limit = strlen(want) / 3;
+	if (limit < 2)
+		limit = 2;
+	const char *best = NULL;
+	size_t bestd = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(want, names[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = names[i];
+		}
+	}
+	return bestd <= limit ? best : NULL;
 }

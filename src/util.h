@@ -80,7 +80,9 @@ void sb_wipe(struct strbuf *sb);   /* zeroize and free */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Durations: "500ms", "30s", "2m", "1h", or a bare number of seconds.
- * Result in milliseconds, at most one day.  Returns 0 or -1. */
+ * Result in milliseconds, at most one day (DURATION_MAX_TEXT).  Returns 0,
+ * -1 when s is no duration, or -2 when it is one over the limit. */
+#define DURATION_MAX_TEXT "24h"
 int parse_duration_ms(const char *s, uint64_t *out_ms);
 
 /* Go's strconv.ParseBool spellings only.  Returns 0 or -1. */
@@ -95,5 +97,13 @@ int read_file_limited(const char *path, size_t max, char **out, size_t *len);
 
 /* Random 64-bit value from getrandom(); falls back to time and pid. */
 uint64_t random_u64(void);
+
+/* Levenshtein distance, ignoring ASCII case; SIZE_MAX for names over 256
+ * bytes.  For "did you mean" hints. */
+size_t edit_distance(const char *a, const char *b);
+
+/* The name in names nearest to want, or NULL when none is near enough to
+ * be a plausible typo (distance at most a third of want, at least 2). */
+const char *closest_name(const char *want, const char *const *names, size_t n);
 
 #endif

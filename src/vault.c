@@ -27,6 +27,7 @@ struct vault {
 	char *token;
 	uint64_t deadline; /* monotonic ms; 0 = single attempt */
 	uint64_t request_timeout_ms;
+	bool addr_default; /* the built-in https://127.0.0.1:8200 */
 	char *ca_blob;
 	size_t ca_blob_len;
 	const char *ca_used; /* for messages: which CA file, if any */
@@ -133,6 +134,15 @@ static int parse_addr(struct vault *v, const char *addr, char **unix_socket)
 	size_t plen = path ? strlen(path) : 0;
 	while (plen && path[plen - 1] == '/')
 		plen--;
+	/* The API's /v1 is ours to add; given in the address it doubles
+	 * (/v1/v1/sys/health, which Vault refuses with 403). */
+	if (plen >= 3 && strncmp(path + plen - 3, "/v1", 3) == 0) {
+		log_error("--addr %s: leave out the /v1 (give %s://%s%s%s%.*s); vaultexec adds it",
+		          addr, scheme, host, port ? ":" : "", port ? port : "", (int)(plen - 3),
+		          path);
+		r = EXIT_CONFIG;
+		goto out;
+	}
 	v->https = strcmp(scheme, "https") == 0;
 	v->base = xasprintf("%s://%s%s%s%.*s", scheme, host, port ? ":" : "", port ? port : "",
 	                    (int)plen, path ? path : "");
@@ -164,6 +174,7 @@ int vault_open(struct vault **out, const struct config *cfg)
 		v->namespace_ = xstrdup(cfg->namespace_);
 	}
 	v->request_timeout_ms = cfg->request_timeout_ms;
+	v->addr_default = cfg->addr_default;
 	v->deadline = cfg->wait_ms ? now_ms() + cfg->wait_ms : 0;
 
 	struct http_tls tls = {0};
@@ -282,21 +293,104 @@ const char *vault_error_message(const struct vault_reply *r)
 	return cJSON_IsString(first) ? first->valuestring : NULL;
 }
 
+/* Bytes of a UTF-8 line break other than LF at c (NEL U+0085, LINE and
+ * PARAGRAPH SEPARATOR U+2028/9), which some log readers split lines on;
+ * 0 when there is none. */
+static size_t unicode_break(const char *c, const char *end)
+{
+	const unsigned char *u = (const unsigned char *)c;
+	if (end - c >= 2 && u[0] == 0xc2 && u[1] == 0x85)
+		return 2;
+	if (end - c >= 3 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+void vault_clean_error(const char *in, struct strbuf *out)
+{
+	const char *p = in;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	/* go-multierror's "N error(s) occurred:\n\t* a\n\t* b\n\n" becomes
+	 * "a; b": the count and the bullets say nothing to the reader. */
+	const char *q = p;
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (q > p &&
+	    (strncmp(q, " error occurred:", 16) == 0 || strncmp(q, " errors occurred:", 17) == 0))
+		p = strchr(q, ':') + 1;
+	bool sep = false, space = false;
+	for (const char *line = p; *line;) {
+		size_t n = strcspn(line, "\n");
+		const char *e = line + n;
+		while (line < e && (*line == ' ' || *line == '\t' || *line == '\r'))
+			line++;
+		if (line < e && *line == '*' &&
+		    (line + 1 == e || line[1] == ' ' || line[1] == '\t'))
+			line++;
+		while (line < e && (*line == ' ' || *line == '\t'))
+			line++;
+		if (line < e) {
+			if (sep)
+				sb_adds(out, "; ");
+			sep = true;
+			space = false;
+			for (const char *c = line; c < e; c++) {
+				size_t ls = unicode_break(c, e);
+				if (ls) {
+					space = true;
+					c += ls - 1;
+					continue;
+				}
+				if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == ' ') {
+					space = true;
+					continue;
+				}
+				if (space)
+					sb_addc(out, ' ');
+				space = false;
+				sb_addc(out, *c);
+			}
+		}
+		line = *e ? e + 1 : e;
+	}
+}
+
+/* All strings of the array KEY of the answer, cleaned, joined by "; ". */
+static void joined(const struct vault_reply *r, const char *key, struct strbuf *out)
+{
+	const cJSON *arr = r->doc ? json_get(jdoc_root(r->doc), key) : NULL;
+	const cJSON *it;
+	bool first = true;
+	cJSON_ArrayForEach(it, arr)
+	{
+		if (!cJSON_IsString(it) || !*it->valuestring)
+			continue;
+		if (!first)
+			sb_adds(out, "; ");
+		first = false;
+		vault_clean_error(it->valuestring, out);
+	}
+	if (!out->buf)
+		sb_grow(out, 0);
+}
+
+void vault_error_text(const struct vault_reply *r, struct strbuf *out)
+{
+	joined(r, "errors", out);
+}
+
+void vault_warnings_text(const struct vault_reply *r, struct strbuf *out)
+{
+	joined(r, "warnings", out);
+}
+
 void vault_error_line(const struct vault_reply *r, char *buf, size_t n)
 {
-	size_t j = 0;
-	bool space = false;
-	for (const char *p = vault_error_message(r); p && *p && j + 1 < n; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ') {
-			space = j > 0;
-			continue;
-		}
-		if (space && j + 2 < n)
-			buf[j++] = ' ';
-		space = false;
-		buf[j++] = *p;
-	}
-	buf[j] = '\0';
+	struct strbuf sb = STRBUF_INIT;
+	vault_error_text(r, &sb);
+	snprintf(buf, n, "%s", sb.buf);
+	sb_wipe(&sb);
 }
 
 /* Time left before the deadline, or the request timeout when there is
@@ -459,7 +553,10 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
 	char err[CURL_ERROR_SIZE + 64];
 	bool redirected = false;
-	const char *display = api_path;
+	/* Messages name the namespace: the same path means another secret there. */
+	_cleanup_free_ char *display_ns =
+	    v->namespace_ ? xasprintf("%s (namespace %s)", api_path, v->namespace_) : NULL;
+	const char *display = display_ns ? display_ns : api_path;
 	for (unsigned attempt = 0;; attempt++) {
 		enum http_status st = http_request(v->http, method, url, headers, body,
 		                                   request_budget(v), &resp, err, sizeof(err));
@@ -488,8 +585,10 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 			if (!retry)
 				break;
 			retry_after = resp.retry_after_s;
-			const char *m = vault_error_message(reply);
-			snprintf(err, sizeof(err), "HTTP %ld%s%s", code, m ? ": " : "", m ? m : "");
+			struct strbuf m = STRBUF_INIT;
+			vault_error_text(reply, &m);
+			snprintf(err, sizeof(err), "HTTP %ld%s%s", code, *m.buf ? ": " : "", m.buf);
+			sb_wipe(&m);
 			log_debug("%s: %s", display, err);
 			const char *why = backoff(v, attempt, retry_after);
 			if (why) {
@@ -577,6 +676,8 @@ int vault_wait_ready(struct vault *v)
 	enum health_state last = H_NONE;
 	uint64_t started = now_ms();
 	bool redirected = false;
+	if (v->addr_default)
+		log_info("no --addr, VAULT_ADDR or BAO_ADDR given; using the default %s", v->base);
 	for (unsigned attempt = 0;; attempt++) {
 		enum http_status st = http_request(v->http, "GET", url, hdrs, NULL,
 		                                   request_budget(v), &resp, err, sizeof(err));
@@ -594,9 +695,21 @@ int vault_wait_ready(struct vault *v)
 				continue;
 			}
 			hs = health_of(code);
+			if (code == 400 && !v->https && resp.body.buf &&
+			    strstr(resp.body.buf, "HTTP request to an HTTPS server")) {
+				log_error(
+				    "%s: the server speaks TLS (it answered \"Client sent an HTTP "
+				    "request to an HTTPS server\"): use https:// in --addr / "
+				    "VAULT_ADDR",
+				    v->base);
+				http_response_clear(&resp);
+				return EXIT_CONFIG;
+			}
 			if (hs == H_NONE) {
-				log_error("%s: sys/health answered HTTP %ld; not retried", v->base,
-				          code);
+				log_error(
+				    "%s: sys/health answered HTTP %ld; not retried (is this the "
+				    "address of Vault's API?)",
+				    v->base, code);
 				http_response_clear(&resp);
 				return code == 403 ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 			}
@@ -628,11 +741,67 @@ int vault_wait_ready(struct vault *v)
 			break;
 		const char *why = backoff(v, attempt, retry_after);
 		if (why) {
-			log_error("%s is still %s (%s); %s", v->base, health_words[hs], err, why);
+			log_error("%s is still %s (%s); %s%s", v->base, health_words[hs], err, why,
+			          v->addr_default
+			              ? "; no address was given and this is the default: "
+			                "set --addr or VAULT_ADDR"
+			              : "");
 			http_response_clear(&resp);
 			return EXIT_UNAVAILABLE;
 		}
 	}
 	http_response_clear(&resp);
 	return 0;
+}
+
+const char *vault_namespace(const struct vault *v)
+{
+	return v->namespace_;
+}
+
+int vault_explain_denied(struct vault *v, const char *what, const char *api_path,
+                         const char *capability, const struct vault_reply *rep)
+{
+	struct strbuf msg = STRBUF_INIT;
+	vault_error_text(rep, &msg);
+	/* Vault says "permission denied" both for a token it does not know and
+	 * for one whose policies lack the capability; one lookup of the token
+	 * itself (allowed by the default policy) tells them apart. */
+	struct vault_reply self;
+	int r = vault_request(v, "GET", "auth/token/lookup-self", NULL, NULL, 0, &self);
+	const char *ns = v->namespace_;
+	/* Vault's own text adds nothing when it only repeats the verdict. */
+	if (strcmp(msg.buf, "permission denied") == 0)
+		sb_reset(&msg);
+	if (r) {
+		log_error("%s: permission denied (HTTP %ld%s%s)", what, rep->code,
+		          msg.len ? ": " : "", msg.len ? msg.buf : "");
+	} else if (self.code == 200) {
+		const cJSON *pol = json_get(json_get(jdoc_root(self.doc), "data"), "policies");
+		struct strbuf names = STRBUF_INIT;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, pol)
+		{
+			if (cJSON_IsString(it))
+				sb_addf(&names, "%s%s", names.len ? ", " : "", it->valuestring);
+		}
+		log_error(
+		    "%s: permission denied (HTTP %ld%s%s): the token is valid but its policies "
+		    "(%s) do not grant '%s' on %s%s%s; add path \"%s\" { capabilities = "
+		    "[\"%s\"] } to one of them%s%s",
+		    what, rep->code, msg.len ? ": " : "", msg.len ? msg.buf : "",
+		    names.len ? names.buf : "none", capability, api_path,
+		    ns ? " in namespace " : "", ns ? ns : "", api_path, capability,
+		    ns ? " in namespace " : "", ns ? ns : "");
+		sb_wipe(&names);
+	} else {
+		log_error("%s: permission denied (HTTP %ld%s%s): the token is not valid (wrong, "
+		          "expired or revoked; auth/token/lookup-self is refused too): check "
+		          "VAULT_TOKEN / --token-file or the login options",
+		          what, rep->code, msg.len ? ": " : "", msg.len ? msg.buf : "");
+	}
+	if (r == 0)
+		vault_reply_clear(&self);
+	sb_wipe(&msg);
+	return EXIT_NOPERM;
 }

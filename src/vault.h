@@ -48,10 +48,25 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 
 /* The first message of an {"errors":[...]} body, or NULL. */
 const char *vault_error_message(const struct vault_reply *r);
-/* The same on one line for a log message (multierror text has newlines
- * and tabs): control characters and runs of spaces become one space;
- * "" when there is none. */
+/* Vault's error text as one line: go-multierror's "1 error occurred:" and
+ * bullets dropped, items joined by "; ", control characters, Unicode line
+ * separators and runs of blanks folded to one space.  Appends to out. */
+void vault_clean_error(const char *in, struct strbuf *out);
+/* Every message of the answer's "errors" (or "warnings") array, cleaned
+ * and joined by "; ", appended to out (empty string when there is none). */
+void vault_error_text(const struct vault_reply *r, struct strbuf *out);
+void vault_warnings_text(const struct vault_reply *r, struct strbuf *out);
+/* vault_error_text into a fixed buffer (truncated); "" when there is none. */
 void vault_error_line(const struct vault_reply *r, char *buf, size_t n);
+
+/* The namespace (NULL when none), for messages. */
+const char *vault_namespace(const struct vault *v);
+
+/* After a 403 in rep on api_path: logs one line saying whether the token
+ * is not valid (one auth/token/lookup-self tells) or lacks CAPABILITY on
+ * api_path, and what to change.  what starts the line.  Returns 77. */
+int vault_explain_denied(struct vault *v, const char *what, const char *api_path,
+                         const char *capability, const struct vault_reply *rep);
 
 /* For log lines: the address without any userinfo. */
 const char *vault_addr(const struct vault *v);

@@ -220,10 +220,12 @@ class Runner:
         cwd=None,
         base_env: bool = True,
         outfile: Path | None = None,
+        user: int | None = None,
     ) -> Result:
         """Run `vaultexec OPTS -- CMD`.  CMD defaults to child.py with a fresh
         OUTFILE and CHILD_ARGS.  ENV is merged over a minimal base environment
-        (a None value removes a variable)."""
+        (a None value removes a variable).  USER runs it under another uid
+        (and that uid as its group), for permissions root would bypass."""
         assert os.path.isfile(self.bin) and os.access(self.bin, os.X_OK), (
             f"vaultexec binary not found at {self.bin} (build it with `meson setup build && ninja -C build`"
             " or set VAULTEXEC_BIN)"
@@ -252,6 +254,8 @@ class Runner:
             start_new_session=True,
             preexec_fn=pre,
             cwd=cwd,
+            user=user,
+            group=user,
         )
         timed_out = False
         try:

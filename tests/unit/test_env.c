@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "env.h"
+#include "exec.h"
 #include "render.h"
 #include "tap.h"
 #include "util.h"
@@ -115,8 +116,31 @@ static void test_rendered(void)
 	env_free(NULL);
 }
 
+static void test_exec_limits(void)
+{
+	struct exec_limits l = {16, 64};
+	char *argv[] = {(char *)"cmd", (char *)"-x", NULL};
+	char *small[] = {(char *)"A=1", (char *)"B=22", NULL};
+	is_int(exec_check_limits("/bin/cmd", argv, small, &l), 0, "within both limits");
+	/* "BIG=" plus 12 bytes is 16, plus the NUL over the 16 of one string */
+	char *big[] = {(char *)"A=1", (char *)"BIG=123456789012", NULL};
+	is_int(exec_check_limits("/bin/cmd", argv, big, &l), EXIT_DATA, "one string too long");
+	char *edge[] = {(char *)"BIG=12345678901", NULL};
+	is_int(exec_check_limits("/bin/cmd", argv, edge, &l), 0, "one string exactly at the limit");
+	char *many[] = {(char *)"A=12345", (char *)"B=12345", (char *)"C=12345", NULL};
+	/* 9 + 4 + 3 + 3 * 8 bytes of strings, 5 pointers of 8: over 64 */
+	is_int(exec_check_limits("/bin/cmd", argv, many, &l), EXIT_DATA, "total too large");
+	char *longarg[] = {(char *)"cmd", (char *)"12345678901234567890", NULL};
+	is_int(exec_check_limits("/bin/cmd", longarg, small, &l), EXIT_DATA,
+	       "one argument too long");
+	struct exec_limits real;
+	exec_limits_get(&real);
+	ok(real.max_string >= 131072 && real.max_total >= 131072, "the running kernel's limits");
+}
+
 int main(void)
 {
+	test_exec_limits();
 	test_withheld();
 	test_rendered();
 	sb_wipe(&joined);

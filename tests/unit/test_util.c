@@ -7,6 +7,7 @@
 
 #include "tap.h"
 #include "util.h"
+#include "vault.h"
 
 static void test_parse_u64(void)
 {
@@ -81,8 +82,24 @@ static void test_duration(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t ms = 77;
 		int rc = parse_duration_ms(bad[i], &ms);
-		ok(rc == -1 && ms == 77, "duration '%s' rejected", bad[i]);
+		ok(rc < 0 && ms == 77, "duration '%s' rejected", bad[i]);
 	}
+	/* Over the limit is told apart from no duration at all, so the
+	 * message can give the limit. */
+	static const char *const over[] = {"25h", "86401", "86400001ms", "1441m", "99999999999h"};
+	for (size_t i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+		uint64_t ms = 77;
+		is_int(parse_duration_ms(over[i], &ms), -2, "duration '%s' is over the limit",
+		       over[i]);
+	}
+	static const char *const junk[] = {"1d", "10S", "1h30m", "ms", ""};
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		uint64_t ms = 77;
+		is_int(parse_duration_ms(junk[i], &ms), -1, "'%s' is no duration", junk[i]);
+	}
+	uint64_t day;
+	ok(parse_duration_ms(DURATION_MAX_TEXT, &day) == 0 && day == 86400000,
+	   "the limit itself is accepted");
 	uint64_t ms;
 	is_int(parse_duration_ms(NULL, &ms), -1, "NULL duration rejected");
 }
@@ -248,6 +265,42 @@ static void test_misc(void)
 	ok(r1 != r2, "random values differ");
 }
 
+static void test_closest(void)
+{
+	is_int((int)edit_distance("pasword", "password"), 1, "one letter missing");
+	is_int((int)edit_distance("PASSWORD", "password"), 0, "case is ignored");
+	is_int((int)edit_distance("", "abc"), 3, "empty");
+	is_int((int)edit_distance("kitten", "sitting"), 3, "kitten/sitting");
+	const char *names[] = {"username", "password", "host"};
+	is_str(closest_name("pasword", names, 3), "password", "typo found");
+	is_str(closest_name("usrname", names, 3), "username", "another typo");
+	ok(closest_name("database", names, 3) == NULL, "nothing near: no suggestion");
+	ok(closest_name("x", names, 0) == NULL, "no names");
+	const char *opts[] = {"service", "secret", "map"};
+	is_str(closest_name("sevice", opts, 3), "service", "option typo");
+}
+
+static void clean(const char *in, const char *want, const char *what)
+{
+	struct strbuf sb = STRBUF_INIT;
+	vault_clean_error(in, &sb);
+	is_str(sb.buf ? sb.buf : "", want, "%s", what);
+	sb_wipe(&sb);
+}
+
+static void test_clean_error(void)
+{
+	clean("1 error occurred:\n\t* permission denied\n\n", "permission denied",
+	      "multierror of one");
+	clean("2 errors occurred:\n\t* a is wrong\n\t* b  is\tworse\n\n", "a is wrong; b is worse",
+	      "multierror of two, blanks folded");
+	clean("permission denied", "permission denied", "plain text untouched");
+	clean("line one\nline two\r\n", "line one; line two", "lines joined");
+	clean("  \n\t ", "", "only blanks");
+	clean("* starred", "starred", "a lone bullet");
+	clean("3 apples", "3 apples", "a number that is no count of errors");
+}
+
 int main(void)
 {
 	test_parse_u64();
@@ -256,5 +309,7 @@ int main(void)
 	test_strbuf();
 	test_read_file();
 	test_misc();
+	test_closest();
+	test_clean_error();
 	return tap_done();
 }
