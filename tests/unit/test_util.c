@@ -299,6 +299,11 @@ static void test_clean_error(void)
 	clean("  \n\t ", "", "only blanks");
 	clean("* starred", "starred", "a lone bullet");
 	clean("3 apples", "3 apples", "a number that is no count of errors");
+	clean("a\xe2\x80\xa8"
+	      "b\xe2\x80\xa9"
+	      "c\xc2\x85"
+	      "d",
+	      "a b c d", "Unicode line separators folded");
 }
 
 int main(void)
