@@ -112,6 +112,18 @@ static int probe_files(const struct job *j, const struct config *cfg)
 	return 0;
 }
 
+/* The child's environment, built before any file is written so that a
+ * value the kernel would refuse (E2BIG) fails the run, and --check, with
+ * 65 and no file. */
+static int child_env(const struct config *cfg, const struct auth_state *auth, const struct job *j,
+                     const char *cmd, char ***envp)
+{
+	*envp = env_build(environ, cfg, auth->method->scrub_env, j->vars, j->nvars);
+	struct exec_limits limits;
+	exec_limits_get(&limits);
+	return exec_check_limits(cmd, cfg->child_argv, *envp, &limits);
+}
+
 static void log_success(const struct plan *p, const struct job *j, const char *cmd, bool check)
 {
 	size_t nvars = 0, nfiles = 0;
@@ -156,7 +168,6 @@ int main(int argc, char **argv)
 	struct job job = {0};
 	char *cmd = NULL;
 	char **envp = NULL;
-	struct exec_limits limits;
 
 	int r = config_parse(&cfg, argc, argv, environ);
 	if (r == CLI_EXIT_SUCCESS) {
@@ -176,11 +187,7 @@ int main(int argc, char **argv)
 	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))))
 		goto out;
 
-	/* Built before any file is written, so that a value the kernel would
-	 * refuse (E2BIG) fails the run, and --check, with 65 and no files. */
-	envp = env_build(environ, &cfg, auth.method->scrub_env, job.vars, job.nvars);
-	exec_limits_get(&limits);
-	if ((r = exec_check_limits(cmd, cfg.child_argv, envp, &limits)))
+	if ((r = child_env(&cfg, &auth, &job, cmd, &envp)))
 		goto out;
 	if (cfg.check) {
 		if ((r = probe_files(&job, &cfg)))
