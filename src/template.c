@@ -487,7 +487,7 @@ static int f_join(const struct filter *f, struct strbuf *dst, const char *s, siz
 	const cJSON *root = NULL;
 	if (n && s[0] == '[' && jdoc_parse(s, n, &d) == 0)
 		root = jdoc_root(d);
-	if (!cJSON_IsArray(root)) {
+	if (!root || !cJSON_IsArray(root)) {
 		jdoc_free(d);
 		set_err(err, errlen, "join needs an array (a field like ca_chain)");
 		return -1;

@@ -109,7 +109,8 @@ or test_version_pins or test_env_ref_interpolation or test_check_lists_items_and
 or test_kv_version_auto_mixed_mounts or test_env_template_dsn_urlencode \
 or test_several_files_and_env or test_approle_login_with_files or test_redirect_followed_once \
 or test_malformed_json_fails or test_deleted_version_65 or test_allow_missing_secret \
-or test_exec_missing_command_127"}
+or test_exec_missing_command_127 or test_pki_certificate_and_key or test_failed_run_revokes_its_leases \
+or test_fake_write_body_and_single_request"}
 
 vg="build-valgrind"
 vglogs=$root/$vg/valgrind-logs
