@@ -13,7 +13,8 @@
 #   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
 #   6. the Dockerfiles linted and checked, then built and run by a real Docker
 #      engine (tests/engine/run.sh: Dockerfile.scratch, a distroless exporter
-#      extended by the README's two lines, Dockerfile.alpine's builder); clang-tidy
+#      extended by the README's two lines, Dockerfile.alpine's builder,
+#      examples/docker-compose.yml under Compose); clang-tidy
 #      and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
 #   7. the footprint benchmark (prints figures, asserts nothing);
 #   8. one closing line adding up every test: "N passed, N failed, N skipped".
@@ -62,7 +63,7 @@ python3 tests/static/size-report.py build-static build-static-arm64 --top 0
 step "Dockerfiles: hadolint, shellcheck, and the checks no linter does"
 bash tests/docker/check.sh
 
-step "Docker engine: the images built and run (tests/engine/run.sh)"
+step "Docker engine: the images built and run, the Compose example up (tests/engine/run.sh)"
 VAULTEXEC_NO_INSTALL=1 VAULTEXEC_JUNIT_DIR="$junit" bash tests/engine/run.sh
 
 step "sanitizers (ASan+UBSan whole suite, valgrind on exec paths)"

@@ -41,3 +41,14 @@ def docker() -> enginelib.Docker:
     d.check_engine()
     yield d
     d.remove_all_containers()
+
+
+@pytest.fixture(scope="session")
+def scratch_image(docker):
+    """Dockerfile.scratch built (its builder runs the unit and smoke tests)."""
+    tag = enginelib.SCRATCH_TAG
+    docker.build(tag, enginelib.REPO, enginelib.REPO / "Dockerfile.scratch",
+                 what="Dockerfile.scratch (builder + tests)")
+    size = docker.image_size(tag)
+    enginelib.figure(f"image vaultexec (Dockerfile.scratch): {size} bytes ({size / 1024:.0f} KiB)")
+    return tag

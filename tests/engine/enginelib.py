@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 ENGINE_DIR = Path(os.environ.get("ENGINE_DIR", REPO / "build" / "docker"))
 # Debian's client: BuildKit built in (another `docker` on PATH may need buildx).
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+SCRATCH_TAG = "vaultexec:latest"  # what the README's COPY --from=vaultexec names
 
 
 def figure(line: str) -> None:

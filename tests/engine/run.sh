@@ -14,8 +14,10 @@
 #  4. runs tests/engine with pytest (junit XML: build/junit/engine.xml):
 #     Dockerfile.scratch, a distroless exporter extended by the README's two
 #     lines, Dockerfile.alpine's builder stage (its final stage: an optional
-#     test, Alpine cannot be fetched here);
-#  5. prints the figures (build times, image sizes) and the
+#     test, Alpine cannot be fetched here), and examples/docker-compose.yml
+#     under Compose v2 with local images and the host's network
+#     (test_compose.py);
+#  5. prints the figures (build times, image sizes, the Compose run's up results) and the
 #     time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -30,20 +30,12 @@ import e2elib  # noqa: E402
 import vxlib  # noqa: E402
 
 REPO = E.REPO
-SCRATCH_TAG = "vaultexec:latest"  # what the README's COPY --from=vaultexec names
+SCRATCH_TAG = E.SCRATCH_TAG
 
 # What Docker itself puts into every container (mount points and the files
 # it bind-mounts at run time): not part of the image.
 DOCKER_RUNTIME = {".dockerenv", "dev/", "dev/console", "dev/pts/", "dev/shm/", "proc/", "sys/",
                   "etc/", "etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab"}
-
-
-@pytest.fixture(scope="session")
-def scratch_image(docker):
-    docker.build(SCRATCH_TAG, REPO, REPO / "Dockerfile.scratch", what="Dockerfile.scratch (builder + tests)")
-    size = docker.image_size(SCRATCH_TAG)
-    E.figure(f"image vaultexec (Dockerfile.scratch): {size} bytes ({size / 1024:.0f} KiB)")
-    return SCRATCH_TAG
 
 
 @pytest.fixture(scope="module")
