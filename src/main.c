@@ -150,7 +150,8 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 static int check_revoke_token(const struct config *cfg, const struct auth_state *auth,
                               const struct lease_set *ls)
 {
-	if (!cfg->revoke_token || !auth->logged_in || ls->n == 0 || cfg->check)
+	/* With --check too: it exits with what the run would (issue 13). */
+	if (!cfg->revoke_token || !auth->logged_in || ls->n == 0)
 		return 0;
 	log_error("--revoke-token: refused: %s is leased to the login token, and revoking the "
 	          "token revokes its leases, so the command would get dead credentials; drop "

@@ -323,6 +323,14 @@ def test_revoke_token_with_a_lease_is_refused(bao, vx, pki_engine):
     msg = r.log_lines("error")
     assert msg and "--revoke-token" in msg[0] and prefix in msg[0] and "revokes its leases" in msg[0], r.describe()
     assert set(leases_under(bao, prefix)) == before, "the refused run left its lease behind"
+    # --check exits with what the run would (issue 13)
+    sid.write_text(ar.secret_id("leaser"))
+    vx.register(sid.read_text())
+    r = vx.run(conn(bao, "10s", "--check", "--auth", "approle", "--auth-mount", ar.mount, "--role-id", role_id,
+                    "--secret-id-file", sid, "--revoke-token",
+                    "--map", f"{prefix}?common_name=r.example.test#serial_number=S"), env={})
+    r.failed(78)
+    assert set(leases_under(bao, prefix)) == before, "the refused check left its lease behind"
     # without a lease, --revoke-token is fine
     name = vx.name()
     bao.put_kv2(name, {"password": vx.secret()})

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from fakevault import R
+import vxlib
 from vxlib import conn
 
 NOBODY = 65534
@@ -405,3 +406,89 @@ def test_namespace_is_named(bao, vx, world, row):
     vx.register(token)
     r = vx.run(conn(bao, "5s", "--namespace", ns.format(**world), "--map", ref), env=tok(token))
     expect(r, rc, *[p.format(**world) for p in phrases])
+
+
+# ---------------------------------------------------------------------------
+# --check exits with what the run would, on every fault row that does not
+# need the command to run (tests/FAULTS.md)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def agree(bao):
+    name = "agree-" + secrets.token_hex(4)
+    w = {"name": name, "value": "av" + secrets.token_hex(12)}
+    bao.put_kv2(name, {"password": w["value"], "nul": "a\x00b", "nothing": None})
+    bao.put_kv2(name + "-del", {"password": w["value"]})
+    bao.delete_kv2_latest(name + "-del")
+    return w
+
+
+def _agree_rows():
+    m = "--map"
+    return [
+        # id, expected exit, options (formatted with the fixture's names), setup
+        ("missing-secret", 65, [m, "secret/{name}-nope#password=P"], None),
+        ("missing-field", 65, [m, "secret/{name}#pasword=P"], None),
+        ("null-field", 65, [m, "secret/{name}#nothing=P"], None),
+        ("nul-in-field", 65, [m, "secret/{name}#nul=P"], None),
+        ("deleted-version", 65, [m, "secret/{name}-del#password=P"], None),
+        ("value-too-large", 65, [m, "secret/{big}#blob=B"], None),
+        ("wrong-token", 77, [m, "secret/{name}#password=P"], "wrong-token"),
+        ("token-file-empty", 78, ["--token-file", "{tmp}/empty", m, "secret/{name}#password=P"], "empty-token-file"),
+        ("addr-with-v1", 78, ["--addr", "{addr}/v1", m, "secret/{name}#password=P"], None),
+        ("tls-unknown-ca", 78, ["--addr", "{tls_addr}", m, "secret/{name}#password=P"], None),
+        ("plain-http-to-tls", 78, ["--addr", "{tls_plain}", m, "secret/{name}#password=P"], None),
+        ("vault-down", 69, ["--addr", "http://127.0.0.1:{closed}", "--wait", "1s", m, "secret/{name}#password=P"], None),
+        ("unknown-option", 64, ["--sevice", "x"], None),
+        ("wait-over-limit", 64, ["--wait", "48h", m, "secret/{name}#password=P"], None),
+        ("file-dir-missing", 74, ["--file", "{tmp}/nodir/f={{{{ secret/{name}#password }}}}"], None),
+        ("token-sink-dir-missing", 74, ["--token-sink", "{tmp}/nodir/t", m, "secret/{name}#password=P"], None),
+        ("command-missing", 127, [m, "secret/{name}#password=P"], "no-command"),
+        ("command-not-executable", 126, [m, "secret/{name}#password=P"], "not-executable"),
+    ]
+
+
+AGREE = _agree_rows()
+
+
+@pytest.mark.parametrize("row", AGREE, ids=[r[0] for r in AGREE])
+def test_check_agrees_with_the_run(bao, bao_tls, vx, agree, big, row, tmp_path):
+    _, rc, opts, setup = row
+    vx.register(agree["value"], big["v500"], big["core"])
+    env = tok(bao.token)
+    cmd = ["/bin/true"]
+    if setup == "wrong-token":
+        env = tok("s.wrong" + secrets.token_hex(10))
+    elif setup == "empty-token-file":
+        (tmp_path / "empty").write_text("")
+        env = {}
+    elif setup == "no-command":
+        cmd = [str(tmp_path / "no-such-command")]
+    elif setup == "not-executable":
+        f = tmp_path / "not-exec"
+        f.write_text("#!/bin/sh\n")
+        f.chmod(0o644)
+        cmd = [str(f)]
+    with_addr = any(o == "--addr" for o in opts)
+    names = dict(
+        name=agree["name"],
+        big=big["name"],
+        tmp=tmp_path,
+        addr=bao.addr,
+        tls_addr=bao_tls.addr,
+        tls_plain=bao_tls.addr.replace("https://", "http://"),
+        closed=vxlib.free_port(),
+    )
+    full = [o.format(**names) for o in opts]
+    if not with_addr:
+        full = conn(bao, "5s") + full
+    elif "--wait" not in full:
+        full += ["--wait", "5s"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = vx.run(full, env=env, cmd=cmd)
+    check = vx.run(full + ["--check"], env=env, cmd=cmd)
+    assert run.rc == rc, f"the run:\n{run.describe()}"
+    assert check.rc == rc, f"--check disagrees with the run ({run.rc}):\n{check.describe()}"
+    assert not check.stdout, "--check printed what it would do although the run fails"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "something was left behind"
