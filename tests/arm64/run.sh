@@ -8,10 +8,12 @@
 #   4. meson test: the unit tests and the static smoke test under qemu-aarch64;
 #   5. pytest tests/integration/test_rootfs.py for arm64 (bare root
 #      filesystem under chroot, the emulator inside the root);
-#   6. pytest tests/arm64 (fetch and exec against OpenBao over HTTP and TLS,
-#      --check, 65, 127, environment scrubbing; the child is an arm64 program).
+#   6. pytest tests/arm64 (a static arm64 executable; the child is an arm64
+#      program) and the integration tests marked every_binary, run with the
+#      arm64 build (fetch and exec over HTTP and TLS, a wrong CA, --check, 65,
+#      127, environment scrubbing, exit codes; see vxlib.targets()).
 # Installs what is missing first (tests/arm64/install.sh); VAULTEXEC_NO_INSTALL=1
-# skips that.  Extra arguments go to both pytest runs.
+# skips that.  Extra arguments go to every pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,8 +44,12 @@ VAULTEXEC_STATIC_BIN="$PWD/$B/src/vaultexec" \
 	python3 -m pytest tests/integration/test_rootfs.py -q -rfEs -p no:cacheprovider \
 	--deselect tests/integration/test_rootfs.py::test_static_binary_under_valgrind \
 	${VAULTEXEC_JUNIT_DIR:+--junitxml="$VAULTEXEC_JUNIT_DIR/arm64-rootfs.xml"} "$@"
-VAULTEXEC_ARM64_BIN="$PWD/$B/src/vaultexec" \
-	VAULTEXEC_ARM64_EMU=qemu-aarch64 \
-	VAULTEXEC_ARM64_CC="aarch64-linux-gnu-gcc -specs $specs -static" \
+export VAULTEXEC_ARM64_BIN="$PWD/$B/src/vaultexec" VAULTEXEC_ARM64_EMU=qemu-aarch64
+VAULTEXEC_ARM64_CC="aarch64-linux-gnu-gcc -specs $specs -static" \
 	python3 -m pytest tests/arm64 -q -rfEs -p no:cacheprovider \
 	${VAULTEXEC_JUNIT_DIR:+--junitxml="$VAULTEXEC_JUNIT_DIR/arm64.xml"} "$@"
+# With VAULTEXEC_ARM64_BIN set, every_binary tests are parametrised over the
+# host and the arm64 build; -k arm64 keeps the arm64 ones (the host ones ran
+# in the integration step).
+python3 -m pytest tests/integration -q -rfEs -p no:cacheprovider -m every_binary -k arm64 \
+	${VAULTEXEC_JUNIT_DIR:+--junitxml="$VAULTEXEC_JUNIT_DIR/arm64-integration.xml"} "$@"

@@ -1,17 +1,19 @@
-"""The arm64 (aarch64) static vaultexec under qemu-user, for real.
-
-vaultexec runs as `qemu-aarch64 build-static-arm64/src/vaultexec` against
-real OpenBao dev servers on loopback (plain HTTP and TLS), and the child it
-execs is itself an arm64 static program (tests/rootfs/envdump.c, which
+"""What only the arm64 (aarch64) static vaultexec has to show, under
+qemu-user: that it is a static arm64 executable, and that the child it
+execs can itself be an arm64 static program (tests/rootfs/envdump.c, which
 writes its argv and environment to a file).  These machines have no
 binfmt_misc handler for arm64 (and the tests must not register one), so an
 emulated program cannot execve() an arm64 program directly: the child
 command is `qemu-aarch64 ENVDUMP ...`, an x86_64 program the kernel runs
-natively.  vaultexec's own exec path (environment handover, argv, PATH-less
-absolute exec, 127 for a missing program) is what runs.
+natively.
 
-The bare-root-filesystem cases are tests/integration/test_rootfs.py with
-VAULTEXEC_STATIC_EMU=qemu-aarch64 (tests/arm64/run.sh runs both).
+The integration scenarios themselves (fetch and exec over HTTP and TLS, a
+wrong CA, --check, 65, 127, environment scrubbing, exit codes) are not
+re-stated here: tests/arm64/run.sh runs the integration tests marked
+every_binary with VAULTEXEC_ARM64_BIN set, which parametrises them over the
+host and the arm64 build (vxlib.targets()), and selects the arm64 ones.  The
+bare-root-filesystem cases are tests/integration/test_rootfs.py with
+VAULTEXEC_STATIC_EMU=qemu-aarch64 (run.sh runs all three).
 
 Environment: VAULTEXEC_ARM64_BIN (default build-static-arm64/src/vaultexec),
 VAULTEXEC_ARM64_EMU (default qemu-aarch64), VAULTEXEC_ARM64_CC (default
@@ -23,7 +25,6 @@ import os
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -71,14 +72,6 @@ def envdump(tmp_path_factory):
     return str(exe)
 
 
-def read_dump(path: Path):
-    parts = path.read_bytes().split(b"\0")[:-1]
-    i = parts.index(b"--env--")
-    argv = [x.decode() for x in parts[:i]]
-    env = dict(x.decode().split("=", 1) for x in parts[i + 1:])
-    return argv, env
-
-
 def run(vx, emu, arm64_bin, opts, child, env, timeout=60):
     """qemu-aarch64 vaultexec OPTS -- CHILD, with exactly ENV over vx's
     minimal base environment; recorded for the leak check."""
@@ -104,14 +97,6 @@ def stored_http(bao, vx):
     return name, data
 
 
-@pytest.fixture
-def stored_tls(bao_tls, vx):
-    name = vx.name("arm64")
-    pw = vx.secret("pw")
-    bao_tls.put_kv2(name, {"password": pw})
-    return name, pw
-
-
 def test_binary_is_static_arm64(arm64_bin, emu):
     out = file_b(arm64_bin)
     assert "ELF 64-bit LSB" in out and "ARM aarch64" in out, out
@@ -131,98 +116,11 @@ def test_fetch_and_exec_over_http(bao, vx, stored_http, emu, arm64_bin, envdump,
             [*emu, envdump, str(dump), "--flag-for-child", "two words"], env={"VAULT_TOKEN": bao.token})
     no_secret(p, *data.values(), bao.token)
     assert p.returncode == 0, p.stderr
-    argv, env = read_dump(dump)
+    argv, env = vxlib.read_envdump(dump)
     assert argv[1:] == [str(dump), "--flag-for-child", "two words"]
     assert env["DB_PASSWORD"] == data["password"]
     assert env["DB_USER"] == data["username"]
     assert "VAULT_TOKEN" not in env
-
-
-def test_fetch_and_exec_over_tls(bao_tls, vx, stored_tls, emu, arm64_bin, envdump, tmp_path):
-    name, pw = stored_tls
-    dump = tmp_path / "dump"
-    p = run(vx, emu, arm64_bin, ["--addr", bao_tls.addr, "--ca-cert", bao_tls.ca, "--service", name,
-                                 "--map", "password=DB_PASSWORD"],
-            [*emu, envdump, str(dump)], env={"VAULT_TOKEN": bao_tls.token})
-    no_secret(p, pw, bao_tls.token)
-    assert p.returncode == 0, p.stderr
-    _, env = read_dump(dump)
-    assert env["DB_PASSWORD"] == pw
-    assert "VAULT_TOKEN" not in env
-
-
-def test_tls_wrong_ca_is_refused(bao_tls, vx, stored_tls, emu, arm64_bin, envdump, tmp_path, pki):
-    # the server's certificate is checked (Mbed TLS on arm64), not just accepted
-    name, pw = stored_tls
-    dump = tmp_path / "dump"
-    p = run(vx, emu, arm64_bin, ["--addr", bao_tls.addr, "--wait", "3s", "--ca-cert", pki["otherca"],
-                                 "--service", name, "--map", "password=P"],
-            [*emu, envdump, str(dump)], env={"VAULT_TOKEN": bao_tls.token})
-    no_secret(p, pw, bao_tls.token)
-    assert p.returncode != 0
-    assert "certificate" in p.stderr.lower(), p.stderr
-    assert not dump.exists()
-
-
-def test_check(bao, vx, stored_http, emu, arm64_bin, envdump, tmp_path):
-    name, data = stored_http
-    dump = tmp_path / "dump"
-    p = run(vx, emu, arm64_bin, ["--addr", bao.addr, "--service", name, "--map", "password=DB_PASSWORD",
-                                 "--check"],
-            [*emu, envdump, str(dump)], env={"VAULT_TOKEN": bao.token})
-    no_secret(p, *data.values(), bao.token)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines() == ["env DB_PASSWORD"]
-    assert not dump.exists()
-
-
-def test_missing_secret_is_65(bao, vx, emu, arm64_bin, envdump, tmp_path):
-    dump = tmp_path / "dump"
-    p = run(vx, emu, arm64_bin, ["--addr", bao.addr, "--service", vx.name("absent"), "--map", "password=P"],
-            [*emu, envdump, str(dump)], env={"VAULT_TOKEN": bao.token})
-    no_secret(p, bao.token)
-    assert p.returncode == 65, p.stderr
-    assert "no such secret" in p.stderr
-    assert not dump.exists()
-
-
-def test_missing_command_is_127(bao, vx, stored_http, emu, arm64_bin, tmp_path):
-    name, data = stored_http
-    missing = str(tmp_path / "no-such-program")
-    p = run(vx, emu, arm64_bin, ["--addr", bao.addr, "--service", name, "--map", "password=P"],
-            [missing, "arg"], env={"VAULT_TOKEN": bao.token})
-    no_secret(p, *data.values(), bao.token)
-    assert p.returncode == 127, p.stderr
-    assert missing in p.stderr
-
-
-def test_environment_scrubbing(bao, vx, stored_http, emu, arm64_bin, envdump, tmp_path):
-    """The child gets the inherited environment minus vaultexec's own
-    configuration and every token, plus the mapped secrets (the same
-    expectation as tests/integration/test_env.py for the host build)."""
-    name, data = stored_http
-    dump = tmp_path / "dump"
-    inherited = {
-        "VAULT_TOKEN": bao.token,
-        "BAO_TOKEN": bao.token,
-        "VAULT_ADDR": bao.addr,
-        "BAO_ADDR": bao.addr,
-        "VAULTEXEC_LOG_LEVEL": "info",
-        "VAULTEXEC_WAIT": "10s",
-        "VAULTEXEC_SERVICE": name,
-        "MY_VAR": "keep me = yes",
-        "EMPTY_VAR": "",
-    }
-    p = run(vx, emu, arm64_bin, ["--map", "password=P", "--map", "username=U"],
-            [*emu, envdump, str(dump)], env=inherited)
-    no_secret(p, *data.values(), bao.token)
-    assert p.returncode == 0, p.stderr
-    _, env = read_dump(dump)
-    expected = vx.base_env()
-    expected.update({"VAULT_ADDR": bao.addr, "BAO_ADDR": bao.addr, "MY_VAR": "keep me = yes", "EMPTY_VAR": ""})
-    expected.update({"P": data["password"], "U": data["username"]})
-    assert env == expected
-    assert not any(bao.token in v for v in env.values())
 
 
 def test_child_exit_code_is_passed_through(bao, vx, stored_http, emu, arm64_bin, envdump, tmp_path):

@@ -4,6 +4,7 @@
 * `bao_tls`  session-scoped OpenBao dev server with -dev-tls (.ca is its CA).
 * `pki`      session-scoped CA/server/client certificates (openssl CLI).
 * `vx`       the vaultexec runner for one test; every run is leak-checked.
+             Tests marked every_binary get one per build (vxlib.targets()).
 * `fake`     a FakeVault for one test (closed afterwards); `fake_factory`
              makes more (TLS, unix socket, prefixes).
 
@@ -38,6 +39,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "optional: the test may be skipped (otherwise a skip counts as a failure)"
     )
+    config.addinivalue_line(
+        "markers", "every_binary: run once per vaultexec build under test (vxlib.targets(): the host build, "
+        "and the arm64 one under qemu-user when VAULTEXEC_ARM64_BIN is set)"
+    )
     # Always show skip reasons in the summary.
     rc = getattr(config.option, "reportchars", "") or ""
     if "s" not in rc and "a" not in rc and "A" not in rc:
@@ -65,6 +70,14 @@ def pytest_make_collect_report(collector):
     vxtest.refuse_collection_skip(collector, outcome.get_result())
 
 
+def pytest_generate_tests(metafunc):
+    """every_binary tests get `vx` once per build; with only the host build
+    they are not parametrised (their ids stay as they are)."""
+    names = list(vxlib.targets())
+    if len(names) > 1 and "vx" in metafunc.fixturenames and metafunc.definition.get_closest_marker("every_binary"):
+        metafunc.parametrize("vx", names, indirect=True)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _current["leaks"] = vxlib.LeakRegistry()
@@ -84,8 +97,8 @@ def leaks():
 
 
 @pytest.fixture
-def vx(tmp_path, leaks):
-    return vxlib.Runner(tmp_path, leaks)
+def vx(request, tmp_path, leaks):
+    return vxlib.Runner(tmp_path, leaks, getattr(request, "param", "host"))
 
 
 @pytest.fixture(scope="session")

@@ -226,6 +226,7 @@ def test_bare_tls_skip_verify_flag_warns(bao, vx, app):
 CHILD_ARGS = ["--map", "x=y", "--help", "-x", "--", "", "spaced arg", "é😀", "--version", "-", "--addr=evil"]
 
 
+@pytest.mark.every_binary
 @pytest.mark.parametrize("sep", [True, False], ids=["with--", "without--"])
 def test_argv_passthrough(bao, vx, app, sep):
     name, data = app
@@ -235,6 +236,7 @@ def test_argv_passthrough(bao, vx, app, sep):
     assert r.env["P"] == data["password"]
 
 
+@pytest.mark.every_binary
 def test_real_exec_same_pid(bao, vx, app):
     """vaultexec execs the child: same pid, no fork left behind."""
     name, _ = app
@@ -243,6 +245,7 @@ def test_real_exec_same_pid(bao, vx, app):
     assert r.child["pid"] == r.pid, "the child must replace vaultexec (execve), not be forked"
 
 
+@pytest.mark.every_binary
 @pytest.mark.parametrize("code", [0, 1, 3, 42, 64, 77, 127, 255])
 def test_child_exit_code_passed_through(bao, vx, app, code):
     name, _ = app
@@ -266,6 +269,7 @@ def test_exec_directory_126(bao, vx, app, tmp_path):
     r.failed(126)
 
 
+@pytest.mark.every_binary
 @pytest.mark.parametrize("cmd", ["/nonexistent-dir/vx-cmd", "vx-no-such-command-7f3a"])
 def test_exec_missing_command_127(bao, vx, app, cmd):
     name, _ = app

@@ -28,6 +28,7 @@ def closed_addr():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.every_binary
 def test_child_env_is_inherited_minus_scrubbed_plus_mapped(bao, vx, app):
     name, data = app
     inherited = {
@@ -332,6 +333,7 @@ def test_token_file_unusable_78(bao, vx, app, tmp_path, kind):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.every_binary
 def test_check_lists_items_and_does_not_exec(bao, vx, app, tmp_path):
     name, _ = app
     dest = tmp_path / "secret.conf"

@@ -244,6 +244,7 @@ def test_version_that_never_existed_65(bao, vx, versioned):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.every_binary
 def test_missing_secret_65(bao, vx):
     missing = vx.name("missing")
     r = vx.run(conn(bao, "5s", "--service", missing, "--map", "password=P"), env=tok(bao))

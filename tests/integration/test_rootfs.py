@@ -118,14 +118,6 @@ def run_in_root(root: Path, vx, args, env, timeout=40):
     return p
 
 
-def read_dump(path: Path):
-    parts = path.read_bytes().split(b"\0")[:-1]
-    i = parts.index(b"--env--")
-    argv = [x.decode() for x in parts[:i]]
-    env = dict(x.decode().split("=", 1) for x in parts[i + 1 :])
-    return argv, env
-
-
 @pytest.fixture
 def stored(bao_tls, vx):
     name = vx.name("rootfs")
@@ -155,7 +147,7 @@ def test_secret_reaches_child_in_bare_root(bao_tls, vx, stored, static_bin, envd
                     env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
-    argv, env = read_dump(root / "out" / "dump")
+    argv, env = vxlib.read_envdump(root / "out" / "dump")
     assert env["REDIS_PASSWORD"] == pw
     assert "VAULT_TOKEN" not in env
     assert argv[1:] == [child_path(root), "--flag-for-child"]
@@ -215,7 +207,7 @@ def test_ca_cert_flag_in_bare_root(bao_tls, vx, stored, static_bin, envdump, tmp
                     env={"VAULT_TOKEN": bao_tls.token})
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
-    assert read_dump(root / "out" / "dump")[1]["P"] == pw
+    assert vxlib.read_envdump(root / "out" / "dump")[1]["P"] == pw
 
 
 @pytest.mark.skipif(bool(EMU), reason="valgrind runs the host build only")
@@ -229,4 +221,4 @@ def test_static_binary_under_valgrind(bao_tls, vx, stored, static_bin, envdump, 
                        env={"VAULT_TOKEN": bao_tls.token}, capture_output=True, text=True, timeout=120)
     no_secret(p, pw, bao_tls.token)
     assert p.returncode == 0, p.stderr
-    assert read_dump(out)[1]["P"] == pw
+    assert vxlib.read_envdump(out)[1]["P"] == pw

@@ -28,6 +28,7 @@ def run_tls(vx, bao_tls, name, *opts, env=None, wait="10s", addr=None):
     )
 
 
+@pytest.mark.every_binary
 def test_ca_cert_flag(bao_tls, vx, app):
     name, data = app
     r = run_tls(vx, bao_tls, name, "--ca-cert", bao_tls.ca)
@@ -93,6 +94,7 @@ def test_unknown_ca_fails(bao_tls, vx, app):
     assert "certificate" in r.stderr.lower(), f"the message should mention the certificate\n{r.describe()}"
 
 
+@pytest.mark.every_binary
 def test_wrong_ca_fails(bao_tls, vx, app, pki):
     name, _ = app
     r = run_tls(vx, bao_tls, name, "--ca-cert", pki["otherca"], wait="3s")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,18 @@ from vxtest import OpenBaoError as BaoError  # noqa: E402,F401
 HERE = Path(__file__).resolve().parent
 CHILD = str(HERE / "child.py")
 PYTHON = sys.executable
+
+
+def targets() -> dict[str, list[str]]:
+    """The vaultexec builds under test, name -> the command that runs it:
+    the host build, plus the static arm64 build under qemu-user when
+    VAULTEXEC_ARM64_BIN is set (tests/arm64/run.sh; VAULTEXEC_ARM64_EMU,
+    default qemu-aarch64).  Tests marked every_binary run once per build."""
+    t = {"host": [vaultexec_bin()]}
+    if os.environ.get("VAULTEXEC_ARM64_BIN"):
+        emu = shlex.split(os.environ.get("VAULTEXEC_ARM64_EMU") or "qemu-aarch64")
+        t["arm64"] = [*emu, os.environ["VAULTEXEC_ARM64_BIN"]]
+    return t
 
 
 def project_version() -> str:
@@ -168,10 +181,12 @@ class Result:
 class Runner:
     """Runs vaultexec; every run is recorded for the leak check."""
 
-    def __init__(self, tmp: Path, leaks: LeakRegistry):
+    def __init__(self, tmp: Path, leaks: LeakRegistry, target: str = "host"):
         self.tmp = tmp
         self.leaks = leaks
-        self.bin = vaultexec_bin()
+        self.target = target
+        self.cmd = targets()[target]  # [emulator ...] binary
+        self.bin = self.cmd[-1]
         self.home = tmp / "home"
         self.home.mkdir(exist_ok=True)
         self._n = 0
@@ -238,7 +253,7 @@ class Runner:
                 full_env.pop(k, None)
             else:
                 full_env[k] = v
-        argv = [self.bin, *[str(o) for o in opts]] + (["--"] if sep else []) + [str(c) for c in cmd]
+        argv = [*self.cmd, *[str(o) for o in opts]] + (["--"] if sep else []) + [str(c) for c in cmd]
 
         def pre():
             if umask is not None:
@@ -280,6 +295,16 @@ class Runner:
         )
         self.leaks.runs.append(res)
         return res
+
+
+def read_envdump(path: Path) -> tuple[list, dict]:
+    """(argv, environment) from the file tests/rootfs/envdump.c writes:
+    NUL-terminated argv strings, "--env--", then NAME=VALUE strings."""
+    parts = Path(path).read_bytes().split(b"\0")[:-1]
+    i = parts.index(b"--env--")
+    argv = [x.decode() for x in parts[:i]]
+    env = dict(x.decode().split("=", 1) for x in parts[i + 1 :])
+    return argv, env
 
 
 # ---------------------------------------------------------------------------
