@@ -1094,6 +1094,9 @@ void config_free(struct config *cfg)
 		free(cfg->maps[i].env);
 	}
 	free(cfg->maps);
+	for (size_t i = 0; i < cfg->nfrom_paths; i++)
+		secref_clear(&cfg->from_paths[i]);
+	free(cfg->from_paths);
 	tmpl_specs_free(cfg->envs, cfg->nenvs);
 	tmpl_specs_free(cfg->files, cfg->nfiles);
 	memset(cfg, 0, sizeof(*cfg));

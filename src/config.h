@@ -80,6 +80,12 @@ struct config {
 	bool allow_missing;
 	struct strlist keep_env;
 
+	/* vault-env mode only (src/vaultenv.c); no option of their own */
+	struct secref *from_paths; /* VAULT_ENV_FROM_PATH: every field, named as it is */
+	size_t nfrom_paths;
+	bool token_to_env;      /* VAULT_TOKEN=vault:login: the command gets the token */
+	uint64_t exec_delay_ms; /* VAULT_ENV_DELAY: sleep before the exec */
+
 	/* control */
 	bool check;
 	enum log_level log_level;

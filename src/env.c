@@ -39,12 +39,12 @@ static const struct outvar *rendered(const struct outvar *vars, size_t nvars, co
 }
 
 char **env_build(char **inherited, const struct config *cfg, const char *const *method_scrub,
-                 const struct outvar *vars, size_t nvars)
+                 const char *token, const struct outvar *vars, size_t nvars)
 {
 	size_t ninh = 0;
 	while (inherited && inherited[ninh])
 		ninh++;
-	char **envp = xcalloc(ninh + nvars + 1, sizeof(*envp));
+	char **envp = xcalloc(ninh + nvars + 2, sizeof(*envp));
 	size_t k = 0;
 	for (size_t i = 0; i < ninh; i++) {
 		const char *e = inherited[i];
@@ -72,6 +72,8 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 		sb_add(&sb, vars[i].value, vars[i].len);
 		envp[k++] = sb_steal(&sb);
 	}
+	if (cfg->token_to_env && token)
+		envp[k++] = xasprintf("VAULT_TOKEN=%s", token);
 	envp[k] = NULL;
 	return envp;
 }

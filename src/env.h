@@ -16,9 +16,11 @@ bool env_withheld(const char *name, size_t n, const struct config *cfg,
                   const char *const *method_scrub);
 
 /* A NULL-terminated "NAME=VALUE" array.  Warns when a rendered variable
- * replaces an inherited one.  Free with env_free (wipes). */
+ * replaces an inherited one.  token: the Vault token, handed on as
+ * VAULT_TOKEN when cfg->token_to_env (vault-env's VAULT_TOKEN=vault:login).
+ * Free with env_free (wipes). */
 char **env_build(char **inherited, const struct config *cfg, const char *const *method_scrub,
-                 const struct outvar *vars, size_t nvars);
+                 const char *token, const struct outvar *vars, size_t nvars);
 void env_free(char **envp);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "plan.h"
 #include "render.h"
+#include "vaultenv.h"
 #include "vault.h"
 
 extern char **environ;
@@ -116,9 +118,9 @@ static int probe_files(const struct job *j, const struct config *cfg)
  * value the kernel would refuse (E2BIG) fails the run, and --check, with
  * 65 and no file. */
 static int child_env(const struct config *cfg, const struct auth_state *auth, const struct job *j,
-                     const char *cmd, char ***envp)
+                     char **inherited, const char *cmd, char ***envp)
 {
-	*envp = env_build(environ, cfg, auth->method->scrub_env, j->vars, j->nvars);
+	*envp = env_build(inherited, cfg, auth->method->scrub_env, auth->token, j->vars, j->nvars);
 	struct exec_limits limits;
 	exec_limits_get(&limits);
 	return exec_check_limits(cmd, cfg->child_argv, *envp, &limits);
@@ -169,8 +171,9 @@ int main(int argc, char **argv)
 	struct job job = {0};
 	char *cmd = NULL;
 	char **envp = NULL;
+	struct vaultenv ve;
 
-	int r = config_parse(&cfg, argc, argv, environ);
+	int r = vaultenv_config(&cfg, &ve, argc, argv, environ);
 	if (r == CLI_EXIT_SUCCESS) {
 		r = 0;
 		goto out;
@@ -181,14 +184,14 @@ int main(int argc, char **argv)
 
 	plan = plan_new(&cfg);
 	if ((r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
-	    (r = job_prepare(&job, &cfg, environ, plan)) || (r = auth_prepare(&cfg, &auth)) ||
+	    (r = job_prepare(&job, &cfg, ve.env, plan)) || (r = auth_prepare(&cfg, &auth)) ||
 	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
 	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
 	    (r = job_render(&job, plan)) ||
 	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))))
 		goto out;
 
-	if ((r = child_env(&cfg, &auth, &job, cmd, &envp)))
+	if ((r = child_env(&cfg, &auth, &job, ve.env, cmd, &envp)))
 		goto out;
 	if (cfg.check) {
 		if ((r = probe_files(&job, &cfg)))
@@ -198,6 +201,14 @@ int main(int argc, char **argv)
 		lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
 		r = auth_handoff(vault, &cfg, &auth, true);
 		goto out;
+	}
+	if (cfg.exec_delay_ms) {
+		log_info("waiting %llu ms before the exec (VAULT_ENV_DELAY)",
+		         (unsigned long long)cfg.exec_delay_ms);
+		struct timespec ts = {(time_t)(cfg.exec_delay_ms / 1000),
+		                      (long)(cfg.exec_delay_ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) != 0)
+			;
 	}
 	hold_signals();
 	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
@@ -226,5 +237,6 @@ out:
 	auth_clear(&auth);
 	vault_close(vault);
 	config_free(&cfg);
+	vaultenv_free(&ve);
 	return r;
 }

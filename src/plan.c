@@ -650,9 +650,10 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	return 0;
 }
 
-int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen)
+int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
+                    char *why, size_t whylen)
 {
-	struct secret *s = target(p, NULL, 0, NULL);
+	struct secret *s = target(p, ref->path, ref->version, ref->params);
 	if (!s)
 		return EXIT_SOFTWARE;
 	if (s->state != S_OK)

@@ -33,10 +33,12 @@ int plan_fetch(struct plan *p, struct vault *v);
 int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
                 size_t whylen);
 
-/* Calls fn for every field of the default secret, in order.  Returns 1
- * with why set if the default secret is missing. */
+/* Calls fn for every field of the secret ref names (its path, NULL for
+ * the default secret, and version; the field is ignored), in order.
+ * Returns 1 with why set if the secret is missing. */
 typedef int (*plan_field_fn)(void *ctx, const char *field);
-int plan_each_default_field(struct plan *p, plan_field_fn fn, void *ctx, char *why, size_t whylen);
+int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
+                    char *why, size_t whylen);
 
 /* The leases the reads took (see lease.h); owned by the plan. */
 struct lease_set *plan_leases(struct plan *p);

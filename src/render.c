@@ -94,6 +94,7 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 {
 	memset(j, 0, sizeof(*j));
 	j->cfg = cfg;
+	j->inherited = environ_;
 	char err[256];
 	if (cfg->default_path) {
 		struct secref def = {NULL, (char *)"", 0, NULL};
@@ -101,6 +102,8 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 	}
 	for (size_t i = 0; i < cfg->nmaps; i++)
 		plan_add(p, &cfg->maps[i].ref);
+	for (size_t i = 0; i < cfg->nfrom_paths; i++)
+		plan_add(p, &cfg->from_paths[i]);
 	j->env_t = xcalloc(cfg->nenvs, sizeof(*j->env_t));
 	j->file_t = xcalloc(cfg->nfiles, sizeof(*j->file_t));
 	for (int kind = 0; kind < 2; kind++) {
@@ -380,6 +383,55 @@ static int render_envrefs(struct job *j, struct plan *p)
 	return 0;
 }
 
+struct from_path_ctx {
+	struct job *j;
+	struct plan *p;
+	const struct secref *ref;
+};
+
+/* vault-env's VAULT_ENV_FROM_PATH: each field a variable of the same name
+ * (not upper-cased).  A variable already set, inherited or by a reference,
+ * stays: vault-env appends a duplicate, which getenv() does not see. */
+static int from_path_field(void *vctx, const char *field)
+{
+	struct from_path_ctx *c = vctx;
+	if (!*field || strchr(field, '=')) {
+		log_warn("VAULT_ENV_FROM_PATH %s: field '%s' cannot be a variable name; skipped",
+		         c->ref->path, field);
+		return 0;
+	}
+	if (var_set(c->j, field) || env_lookup(c->j->inherited, field)) {
+		log_warn("VAULT_ENV_FROM_PATH %s: variable %s is already set; field '%s' skipped",
+		         c->ref->path, field, field);
+		return 0;
+	}
+	struct secref ref = {c->ref->path, (char *)field, c->ref->version, NULL};
+	const char *val;
+	size_t len;
+	char why[512];
+	int r = plan_lookup(c->p, &ref, &val, &len, why, sizeof(why));
+	if (r == 1)
+		return 0; /* null: nothing to set */
+	if (r)
+		return r;
+	struct strbuf sb = STRBUF_INIT;
+	sb_add(&sb, val, len);
+	add_var(c->j, field, &sb, false);
+	return 0;
+}
+
+static int render_from_path(struct job *j, struct plan *p, const struct secref *ref)
+{
+	struct from_path_ctx c = {j, p, ref};
+	char why[512];
+	int r = plan_each_field(p, ref, from_path_field, &c, why, sizeof(why));
+	if (r == 1) {
+		_cleanup_free_ char *what = xasprintf("VAULT_ENV_FROM_PATH %s", ref->path);
+		r = missing(j, what, why) == 1 ? 0 : EXIT_DATA;
+	}
+	return r;
+}
+
 int job_render(struct job *j, struct plan *p)
 {
 	int r = render_maps(j, p);
@@ -388,12 +440,15 @@ int job_render(struct job *j, struct plan *p)
 	if (!r && j->cfg->map_all) {
 		struct map_all_ctx c = {j, p, j->nvars};
 		char why[512];
-		r = plan_each_default_field(p, map_all_field, &c, why, sizeof(why));
+		struct secref def = {NULL, (char *)"", 0, NULL};
+		r = plan_each_field(p, &def, map_all_field, &c, why, sizeof(why));
 		if (r == 1)
 			r = missing(j, "--map-all", why) == 1 ? 0 : EXIT_DATA;
 	}
 	if (!r)
 		r = render_envrefs(j, p);
+	for (size_t i = 0; !r && i < j->cfg->nfrom_paths; i++)
+		r = render_from_path(j, p, &j->cfg->from_paths[i]);
 	return r;
 }
 

@@ -28,6 +28,7 @@ struct envref; /* an inherited variable holding vault: references */
 
 struct job {
 	const struct config *cfg;
+	char **inherited; /* the environment the child inherits (not owned) */
 	struct tmpl **env_t;
 	struct tmpl **file_t;
 	struct envref *refs;

@@ -27,7 +27,7 @@ static const char *join(char **envp)
 static const char *B(char **inherited, const struct config *cfg, const char *const *scrub,
                      const struct outvar *vars, size_t nvars)
 {
-	char **envp = env_build(inherited, cfg, scrub, vars, nvars);
+	char **envp = env_build(inherited, cfg, scrub, NULL, vars, nvars);
 	join(envp);
 	env_free(envp);
 	return joined.buf;
@@ -97,7 +97,7 @@ static void test_rendered(void)
 	struct outvar part[] = {{"P", "abcdef", 3, false}};
 	is_str(B(L("X=1"), &cfg, NULL, part, 1), "X=1|P=abc", "value length honoured");
 
-	char **envp = env_build(L("A=1"), &cfg, NULL, vars + 4, 1);
+	char **envp = env_build(L("A=1"), &cfg, NULL, NULL, vars + 4, 1);
 	ok(envp[0] && envp[1] && envp[2] == NULL, "two entries");
 	ok(envp[1] && memcmp(envp[1], "BIN=a\0b", 8) == 0, "bytes copied by length");
 	env_free(envp);
@@ -109,7 +109,7 @@ static void test_rendered(void)
 
 	/* The inherited array is not modified. */
 	char *inh[] = {"A=1", "VAULT_TOKEN=t", NULL};
-	envp = env_build(inh, &cfg, NULL, vars, 1);
+	envp = env_build(inh, &cfg, NULL, NULL, vars, 1);
 	is_str(inh[1], "VAULT_TOKEN=t", "inherited array untouched");
 	ok(envp[0] != inh[0], "entries are copies");
 	env_free(envp);

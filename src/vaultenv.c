@@ -1,0 +1,739 @@
+/* vault-env mode: bank-vaults vault-env's environment contract on top of
+ * vaultexec's own configuration (see vaultenv.h and README "Replacing
+ * vault-env").  Nothing here talks to Vault: the translation only decides
+ * which settings config_parse sees, which variables the command inherits,
+ * and adds the references vault-env's value forms stand for. */
+#include "vaultenv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+/* The names vault-env removes from the command's environment, in its
+ * order.  With VAULT_TOKEN=vault:login the first LOGIN_KEPT stay, so the
+ * command can talk to Vault with the token it is handed. */
+static const char *const scrub_names[] = {
+    "VAULT_TOKEN",
+    "VAULT_ADDR",
+    "VAULT_AGENT_ADDR",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY",
+    "VAULT_CLIENT_TIMEOUT",
+    "VAULT_SRV_LOOKUP",
+    "VAULT_SKIP_VERIFY",
+    "VAULT_NAMESPACE",
+    "VAULT_TLS_SERVER_NAME",
+    "VAULT_WRAP_TTL",
+    "VAULT_MFA",
+    "VAULT_MAX_RETRIES",
+    "VAULT_CLUSTER_ADDR",
+    "VAULT_REDIRECT_ADDR",
+    "VAULT_CLI_NO_COLOR",
+    "VAULT_RATE_LIMIT",
+    "VAULT_ROLE",
+    "VAULT_PATH",
+    "VAULT_AUTH_METHOD",
+    "VAULT_TRANSIT_KEY_ID",
+    "VAULT_TRANSIT_PATH",
+    "VAULT_TRANSIT_BATCH_SIZE",
+    "VAULT_IGNORE_MISSING_SECRETS",
+    "VAULT_ENV_PASSTHROUGH",
+    "VAULT_JSON_LOG",
+    "VAULT_LOG_LEVEL",
+    "VAULT_REVOKE_TOKEN",
+    "VAULT_ENV_DAEMON",
+    "VAULT_ENV_FROM_PATH",
+    "VAULT_ENV_DELAY",
+};
+enum { NSCRUB = sizeof(scrub_names) / sizeof(scrub_names[0]), LOGIN_KEPT = 15 };
+
+/* vault-env's login methods that vaultexec has no equivalent for. */
+static const char *const unsupported_auth[] = {"aws-ec2", "aws-iam", "gcp-gce",
+                                               "gcp-iam", "azure",   "namespaced"};
+
+static const char login_value[] = "vault:login";
+
+bool vaultenv_named(const char *argv0)
+{
+	if (!argv0)
+		return false;
+	const char *slash = strrchr(argv0, '/');
+	return strcmp(slash ? slash + 1 : argv0, "vault-env") == 0;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+struct envlist {
+	char **v;
+	size_t n;
+};
+
+static void el_add(struct envlist *l, char *entry)
+{
+	l->v = xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
+	l->v[l->n++] = entry;
+	l->v[l->n] = NULL;
+}
+
+static char **el_finish(struct envlist *l)
+{
+	if (!l->v)
+		l->v = xcalloc(1, sizeof(*l->v));
+	return steal_pointer(&l->v);
+}
+
+static void envp_free(char **e)
+{
+	for (size_t i = 0; e && e[i]; i++)
+		secure_free_str(e[i]);
+	free(e);
+}
+
+static bool name_is(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+static const char *nonempty(char **env, const char *name)
+{
+	const char *v = env_lookup(env, name);
+	return v && *v ? v : NULL;
+}
+
+/* vault-env reads its switches with Go's strconv.ParseBool and takes
+ * anything else as false; a typo here is refused instead. */
+static int get_bool(char **env, const char *name, bool *out)
+{
+	*out = false;
+	const char *v = nonempty(env, name);
+	if (v && parse_go_bool(v, out) < 0) {
+		log_error("%s: '%s' is not a boolean (true/false/1/0/t/f)", name, v);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Whether NAME is listed in VAULT_ENV_PASSTHROUGH (comma-separated,
+ * blanks around names ignored, as vault-env trims them). */
+static bool passthrough(const char *list, const char *name, size_t n)
+{
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		const char *e = c ? c : p + strlen(p);
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *t = e;
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if ((size_t)(t - p) == n && memcmp(p, name, n) == 0)
+			return true;
+		p = c ? c + 1 : e;
+	}
+	return false;
+}
+
+/* ---- Go-template keys --------------------------------------------------- */
+
+/* The sprig/text-template functions vault-env keys use that have an exact
+ * (or, for urlquery, a stricter) vaultexec filter. */
+static const struct {
+	const char *go;
+	const char *ours;
+} funcs[] = {
+    {"b64enc", "base64"}, {"urlquery", "urlencode"}, {"upper", "upper"},
+    {"lower", "lower"},   {"trim", "trim"},
+};
+
+static const char supported_keys[] =
+    "supported: ${.FIELD} with optional | b64enc, urlquery, upper, lower, trim";
+
+static bool ident_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+static void add_ref(struct strbuf *t, const char *path, unsigned long long version, const char *f,
+                    size_t n)
+{
+	sb_addf(t, "{{ %s#%.*s", path, (int)n, f);
+	if (version)
+		sb_addf(t, "#%llu", version);
+}
+
+char *vaultenv_template(const char *path, unsigned long long version, const char *key, char *err,
+                        size_t errlen)
+{
+	struct strbuf t = STRBUF_INIT;
+	for (const char *p = key; *p;) {
+		if (!(p[0] == '$' && p[1] == '{')) {
+			/* A literal '{' could open a vaultexec expression. */
+			if (*p == '{')
+				sb_adds(&t, "{{ \"{\" }}");
+			else
+				sb_addc(&t, *p);
+			p++;
+			continue;
+		}
+		const char *s = p + 2, *e = strchr(s, '}');
+		if (!e) {
+			snprintf(err, errlen, "unterminated ${ in template key");
+			goto bad;
+		}
+		while (s < e && *s == ' ')
+			s++;
+		const char *f = s + 1;
+		size_t n = 0;
+		while (f + n < e && ident_char(f[n]))
+			n++;
+		if (*s != '.' || n == 0) {
+			snprintf(err, errlen, "'%.*s' is not plain field access; %s",
+			         (int)(e - p + 1), p, supported_keys);
+			goto bad;
+		}
+		add_ref(&t, path, version, f, n);
+		for (const char *q = f + n; q < e;) {
+			while (q < e && *q == ' ')
+				q++;
+			if (q == e)
+				break;
+			if (*q != '|') {
+				snprintf(err, errlen, "'%.*s' is not plain field access; %s",
+				         (int)(e - p + 1), p, supported_keys);
+				goto bad;
+			}
+			q++;
+			while (q < e && *q == ' ')
+				q++;
+			const char *fn = q;
+			while (q < e && *q != ' ' && *q != '|')
+				q++;
+			size_t k = 0, nfuncs = sizeof(funcs) / sizeof(funcs[0]);
+			while (k < nfuncs && !(strlen(funcs[k].go) == (size_t)(q - fn) &&
+			                       memcmp(funcs[k].go, fn, (size_t)(q - fn)) == 0))
+				k++;
+			if (k == nfuncs) {
+				snprintf(err, errlen,
+				         "function '%.*s' in '%.*s' is not available; %s",
+				         (int)(q - fn), fn, (int)(e - p + 1), p, supported_keys);
+				goto bad;
+			}
+			sb_addf(&t, " | %s", funcs[k].ours);
+		}
+		sb_adds(&t, " }}");
+		p = e + 1;
+	}
+	return sb_steal(&t);
+bad:
+	sb_wipe(&t);
+	return NULL;
+}
+
+/* ---- value forms -------------------------------------------------------- */
+
+/* vault-env's transit test: vault:v<digits>:<something>. */
+static bool is_transit(const char *v, size_t n)
+{
+	if (n < 9 || strncmp(v, "vault:v", 7) != 0)
+		return false;
+	size_t i = 7;
+	while (i < n && v[i] >= '0' && v[i] <= '9')
+		i++;
+	return i > 7 && i + 1 < n && v[i] == ':';
+}
+
+/* The end of an inline reference opened at s (just after "${"): the first
+ * '}', or, when a template key "${...}" comes first, the '}' after its own
+ * (vault-env's pattern \${(>{0,2}vault:.*?#*}?)}). */
+static const char *inline_end(const char *s)
+{
+	const char *close = strchr(s, '}');
+	const char *nested = strstr(s, "${");
+	if (close && nested && nested < close)
+		return strchr(close + 1, '}');
+	return close;
+}
+
+/* Splits PATH#KEY[#VERSION] (vault-env splits into at most three parts). */
+static int split_ref(const char *name, const char *r, size_t n, char **path, char **key,
+                     unsigned long long *version)
+{
+	const char *h1 = memchr(r, '#', n);
+	if (!h1 || h1 == r || h1 + 1 == r + n) {
+		log_error("%s: bad vault: reference (want vault:PATH#KEY[#VERSION])", name);
+		return EXIT_USAGE;
+	}
+	const char *end = r + n;
+	const char *h2 = memchr(h1 + 1, '#', (size_t)(end - h1 - 1));
+	*version = 0;
+	if (h2) {
+		_cleanup_free_ char *num = xstrndup(h2 + 1, (size_t)(end - h2 - 1));
+		uint64_t v;
+		if (parse_u64(num, 0, INT64_MAX, &v) < 0) {
+			log_error("%s: bad version '%s' after the second '#' (a number)", name,
+			          num);
+			return EXIT_USAGE;
+		}
+		*version = v;
+	}
+	*path = xstrndup(r, (size_t)(h1 - r));
+	*key = xstrndup(h1 + 1, (size_t)((h2 ? h2 : end) - h1 - 1));
+	return 0;
+}
+
+static bool has_template(const char *key)
+{
+	return strstr(key, "${") && strchr(key, '}');
+}
+
+/* One reference (the text after "vault:", n bytes) as template text. */
+static int ref_template(const char *name, const char *r, size_t n, struct strbuf *out)
+{
+	_cleanup_free_ char *path = NULL, *key = NULL;
+	unsigned long long version;
+	int rc = split_ref(name, r, n, &path, &key, &version);
+	if (rc)
+		return rc;
+	if (!has_template(key)) {
+		add_ref(out, path, version, key, strlen(key));
+		sb_adds(out, " }}");
+		return 0;
+	}
+	char err[300];
+	_cleanup_free_ char *t = vaultenv_template(path, version, key, err, sizeof(err));
+	if (!t) {
+		log_error("%s: template key: %s", name, err);
+		return EXIT_USAGE;
+	}
+	sb_adds(out, t);
+	return 0;
+}
+
+/* What a value needs: 0 nothing of ours (plain, or a form vaultexec's own
+ * reference parser reads), 1 a template (a Go-template key somewhere), or
+ * an exit code after logging for a form that is not supported. */
+static int classify(const char *name, const char *val)
+{
+	bool tmpl = false;
+	if (strncmp(val, ">>vault:", 8) == 0 || strstr(val, "${>>vault:")) {
+		log_error("%s: >>vault: writes are not supported yet in vault-env mode", name);
+		return EXIT_USAGE;
+	}
+	if (strncmp(val, "vault:", 6) == 0) {
+		if (is_transit(val, strlen(val))) {
+			log_error("%s: transit ciphertexts (vault:v1:...) are not supported yet in "
+			          "vault-env mode",
+			          name);
+			return EXIT_USAGE;
+		}
+		const char *h = strchr(val, '#');
+		return h && has_template(h) ? 1 : 0;
+	}
+	for (const char *p = strstr(val, "${vault:"); p; p = strstr(p + 2, "${vault:")) {
+		const char *e = inline_end(p + 2);
+		if (!e)
+			return 0; /* vaultexec's parser names the column */
+		if (is_transit(p + 2, (size_t)(e - p - 2))) {
+			log_error("%s: transit ciphertexts (${vault:v1:...}) are not supported yet "
+			          "in vault-env mode",
+			          name);
+			return EXIT_USAGE;
+		}
+		const char *h = memchr(p, '#', (size_t)(e - p));
+		if (h && strstr(h, "${") && strstr(h, "${") < e)
+			tmpl = true;
+	}
+	return tmpl ? 1 : 0;
+}
+
+/* A value with Go-template keys as one vaultexec template: literal text
+ * kept (a '{' escaped), each reference an expression. */
+static int value_template(const char *name, const char *val, char **out)
+{
+	struct strbuf t = STRBUF_INIT;
+	int rc = 0;
+	if (strncmp(val, "vault:", 6) == 0) {
+		rc = ref_template(name, val + 6, strlen(val + 6), &t);
+	} else {
+		const char *p = val;
+		for (const char *o = strstr(p, "${vault:"); o && !rc; o = strstr(p, "${vault:")) {
+			for (; p < o; p++)
+				if (*p == '{')
+					sb_adds(&t, "{{ \"{\" }}");
+				else
+					sb_addc(&t, *p);
+			const char *e = inline_end(o + 2);
+			rc = ref_template(name, o + 8, (size_t)(e - o - 8), &t);
+			p = e + 1;
+		}
+		for (; !rc && *p; p++)
+			if (*p == '{')
+				sb_adds(&t, "{{ \"{\" }}");
+			else
+				sb_addc(&t, *p);
+	}
+	if (rc) {
+		sb_wipe(&t);
+		return rc;
+	}
+	*out = sb_steal(&t);
+	return 0;
+}
+
+/* ---- settings ----------------------------------------------------------- */
+
+/* VAULTEXEC_* settings derived from vault-env's variables; a VAULTEXEC_
+ * variable the user set wins (its own options keep working), except for
+ * the list-valued ones, which get ours added. */
+struct settings {
+	struct envlist add;
+};
+
+static void set(struct settings *s, char **in, const char *name, const char *val)
+{
+	const char *mine = env_lookup(in, name);
+	if (mine && strcmp(name, "VAULTEXEC_KEEP_ENV") != 0)
+		return;
+	el_add(&s->add,
+	       mine ? xasprintf("%s=%s\n%s", name, mine, val) : xasprintf("%s=%s", name, val));
+}
+
+/* slog's level names (case-insensitive, with an optional +N/-N offset);
+ * anything else means info, as in vault-env. */
+static const char *log_level_of(const char *v)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} names[] = {{"debug", -4}, {"info", 0}, {"warn", 4}, {"error", 8}};
+	for (size_t i = 0; v && i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i].name);
+		if (strncasecmp(v, names[i].name, n) != 0)
+			continue;
+		int level = names[i].level;
+		if (v[n]) {
+			uint64_t off;
+			if ((v[n] != '+' && v[n] != '-') || parse_u64(v + n + 1, 0, 100, &off) < 0)
+				return "info";
+			level += v[n] == '+' ? (int)off : -(int)off;
+		}
+		return level < 0 ? "debug" : level < 4 ? "info" : level < 8 ? "warn" : "error";
+	}
+	return "info";
+}
+
+/* The login vault-env would do: VAULT_TOKEN_FILE, then VAULT_TOKEN, then
+ * the token file at VAULT_TOKEN_PATH (default ~/.vault-token), then a JWT
+ * login.  Sets *logs_in when vaultexec will log in. */
+static int auth_settings(struct settings *s, char **in, bool login, bool *logs_in)
+{
+	const char *own = env_lookup(in, "VAULTEXEC_AUTH");
+	*logs_in = own && strcmp(own, "token") != 0;
+	if (own || env_lookup(in, "VAULTEXEC_TOKEN_FILE"))
+		return 0; /* vaultexec's own login options */
+	const char *tf = nonempty(in, "VAULT_TOKEN_FILE");
+	if (tf) {
+		set(s, in, "VAULTEXEC_TOKEN_FILE", tf);
+		return 0;
+	}
+	const char *tok = nonempty(in, "VAULT_TOKEN");
+	if (tok && !login)
+		return 0;
+	_cleanup_free_ char *home_token = NULL;
+	const char *tp = env_lookup(in, "VAULT_TOKEN_PATH");
+	if (!tp) {
+		const char *home = env_lookup(in, "HOME");
+		tp = home_token = xasprintf("%s/.vault-token", home ? home : "");
+	}
+	char *text = NULL;
+	size_t len;
+	if (*tp && read_file_limited(tp, 64u << 10, &text, &len) == 0) {
+		secure_free(text, len);
+		set(s, in, "VAULTEXEC_TOKEN_FILE", tp);
+		return 0;
+	}
+	const char *m = nonempty(in, "VAULT_AUTH_METHOD");
+	for (size_t i = 0; m && i < sizeof(unsupported_auth) / sizeof(unsupported_auth[0]); i++)
+		if (strcmp(m, unsupported_auth[i]) == 0) {
+			log_error("VAULT_AUTH_METHOD=%s: vaultexec cannot log in with %s; use jwt "
+			          "(the default) or kubernetes, give a token (VAULT_TOKEN, "
+			          "VAULT_TOKEN_FILE), or VAULTEXEC_AUTH=approle or cert",
+			          m, m);
+			return EXIT_USAGE;
+		}
+	if (m && strcmp(m, "jwt") != 0 && strcmp(m, "kubernetes") != 0) {
+		log_error("VAULT_AUTH_METHOD=%s: unknown login method (jwt, the default, or "
+		          "kubernetes)",
+		          m);
+		return EXIT_USAGE;
+	}
+	const char *jwt = nonempty(in, "KUBERNETES_SERVICE_ACCOUNT_TOKEN");
+	if (!jwt)
+		jwt = nonempty(in, "VAULT_JWT_FILE");
+	const char *path = nonempty(in, "VAULT_PATH");
+	const char *role = nonempty(in, "VAULT_ROLE");
+	/* Both send {"role","jwt"} to auth/<VAULT_PATH>/login, as vault-env. */
+	set(s, in, "VAULTEXEC_AUTH", m ? m : "jwt");
+	set(s, in, "VAULTEXEC_AUTH_MOUNT", path ? path : "kubernetes");
+	set(s, in, "VAULTEXEC_ROLE", role ? role : "default");
+	set(s, in, "VAULTEXEC_JWT_FILE", jwt ? jwt : K8S_JWT_DEFAULT);
+	*logs_in = true;
+	return 0;
+}
+
+/* ---- the translation ---------------------------------------------------- */
+
+struct extras {
+	struct secref *from;
+	size_t nfrom;
+	struct tmpl_spec *envs;
+	size_t nenvs;
+	bool login;
+	uint64_t delay_ms;
+};
+
+static void extras_free(struct extras *x)
+{
+	for (size_t i = 0; i < x->nfrom; i++)
+		secref_clear(&x->from[i]);
+	free(x->from);
+	for (size_t i = 0; i < x->nenvs; i++) {
+		free(x->envs[i].name);
+		secure_free_str(x->envs[i].text);
+		free(x->envs[i].origin);
+	}
+	free(x->envs);
+	memset(x, 0, sizeof(*x));
+}
+
+/* VAULT_ENV_FROM_PATH: PATH[#VERSION],... */
+static int from_paths(char **in, struct extras *x)
+{
+	const char *list = nonempty(in, "VAULT_ENV_FROM_PATH");
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n) {
+			const char *h = memchr(p, '#', n);
+			size_t pl = h ? (size_t)(h - p) : n;
+			uint64_t v = 0;
+			if (h) {
+				_cleanup_free_ char *num = xstrndup(h + 1, n - pl - 1);
+				if (parse_u64(num, 0, INT64_MAX, &v) < 0) {
+					log_error(
+					    "VAULT_ENV_FROM_PATH: '%.*s': bad version '%s' (a "
+					    "number)",
+					    (int)n, p, num);
+					return EXIT_USAGE;
+				}
+			}
+			const char *ps = p;
+			while (pl && *ps == '/')
+				ps++, pl--;
+			while (pl && ps[pl - 1] == '/')
+				pl--;
+			if (!pl || !secpath_valid(ps, pl)) {
+				log_error(
+				    "VAULT_ENV_FROM_PATH: '%.*s' is not a secret path (no empty, "
+				    "'.' or '..' segments)",
+				    (int)n, p);
+				return EXIT_USAGE;
+			}
+			x->from = xrealloc(x->from, (x->nfrom + 1) * sizeof(*x->from));
+			x->from[x->nfrom++] =
+			    (struct secref){xstrndup(ps, pl), xstrdup(""), v, NULL};
+		}
+		p = c ? c + 1 : p + n;
+		if (!c)
+			break;
+	}
+	return 0;
+}
+
+static bool scrubbed(const char *entry, const char *pass, bool login)
+{
+	const char *eq = strchr(entry, '=');
+	if (!eq)
+		return true;
+	size_t n = (size_t)(eq - entry);
+	for (size_t i = login ? LOGIN_KEPT : 0; i < NSCRUB; i++)
+		if (strlen(scrub_names[i]) == n && memcmp(entry, scrub_names[i], n) == 0)
+			return !passthrough(pass, entry, n);
+	return false;
+}
+
+static int translate(char **in, struct settings *s, struct envlist *child, struct extras *x)
+{
+	const char *tok = env_lookup(in, "VAULT_TOKEN");
+	x->login = tok && strcmp(tok, login_value) == 0;
+	const char *pass = env_lookup(in, "VAULT_ENV_PASSTHROUGH");
+	bool daemon, revoke, ignore, json;
+	int r;
+	if ((r = get_bool(in, "VAULT_ENV_DAEMON", &daemon)) ||
+	    (r = get_bool(in, "VAULT_REVOKE_TOKEN", &revoke)) ||
+	    (r = get_bool(in, "VAULT_IGNORE_MISSING_SECRETS", &ignore)) ||
+	    (r = get_bool(in, "VAULT_JSON_LOG", &json)))
+		return r;
+	if (daemon) {
+		log_error("VAULT_ENV_DAEMON: daemon mode is not supported yet in vault-env mode");
+		return EXIT_USAGE;
+	}
+	const char *delay = nonempty(in, "VAULT_ENV_DELAY");
+	if (delay && parse_duration_ms(delay, &x->delay_ms) < 0) {
+		log_error("VAULT_ENV_DELAY: '%s' is not a duration like 500ms, 5s or 2m (at most "
+		          "24h)",
+		          delay);
+		return EXIT_USAGE;
+	}
+	bool logs_in;
+	if ((r = auth_settings(s, in, x->login, &logs_in)))
+		return r;
+	if (revoke && x->login) {
+		log_error("VAULT_REVOKE_TOKEN with VAULT_TOKEN=vault:login: the command would be "
+		          "handed a revoked token; drop one of them");
+		return EXIT_USAGE;
+	}
+	if (revoke && logs_in)
+		set(s, in, "VAULTEXEC_REVOKE_TOKEN", "true");
+	else if (revoke)
+		log_warn("VAULT_REVOKE_TOKEN: the token was given to vaultexec (VAULT_TOKEN or a "
+		         "token file), not obtained by its login; it is not revoked");
+	set(s, in, "VAULTEXEC_KV_VERSION", "auto");
+	if (ignore)
+		set(s, in, "VAULTEXEC_ALLOW_MISSING", "true");
+	if (json)
+		set(s, in, "VAULTEXEC_LOG_FORMAT", "json");
+	if (env_lookup(in, "VAULT_LOG_LEVEL"))
+		set(s, in, "VAULTEXEC_LOG_LEVEL", log_level_of(env_lookup(in, "VAULT_LOG_LEVEL")));
+	if (passthrough(pass, "VAULT_TOKEN", 11) && !x->login)
+		set(s, in, "VAULTEXEC_KEEP_ENV", "VAULT_TOKEN");
+	if ((r = from_paths(in, x)))
+		return r;
+
+	for (char **e = in; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || eq == *e || strncmp(*e, "VAULTEXEC_", 10) == 0)
+			continue;
+		if (x->login && name_is(*e, "VAULT_TOKEN"))
+			continue; /* the token itself is added at the end */
+		if (scrubbed(*e, pass, x->login))
+			continue;
+		_cleanup_free_ char *name = xstrndup(*e, (size_t)(eq - *e));
+		int k = classify(name, eq + 1);
+		if (k > 1)
+			return k;
+		if (k == 1) {
+			char *text;
+			if ((r = value_template(name, eq + 1, &text)))
+				return r;
+			x->envs = xrealloc(x->envs, (x->nenvs + 1) * sizeof(*x->envs));
+			x->envs[x->nenvs++] =
+			    (struct tmpl_spec){xstrdup(name), text, xstrdup(name)};
+			continue;
+		}
+		el_add(child, xstrdup(*e));
+	}
+	return 0;
+}
+
+/* The environment config_parse reads: ours without BAO_* (vault-env's Go
+ * client reads only VAULT_*) and without VAULT_TOKEN=vault:login, plus
+ * the derived settings. */
+static char **parse_environ(char **in, struct settings *s, bool login)
+{
+	struct envlist out = {0};
+	for (char **e = in; e && *e; e++) {
+		if (strncmp(*e, "BAO_", 4) == 0 || (login && name_is(*e, "VAULT_TOKEN")))
+			continue;
+		bool replaced = false;
+		for (size_t i = 0; i < s->add.n && !replaced; i++) {
+			const char *eq = strchr(s->add.v[i], '=');
+			replaced = strncmp(*e, s->add.v[i], (size_t)(eq - s->add.v[i]) + 1) == 0;
+		}
+		if (!replaced)
+			el_add(&out, xstrdup(*e));
+	}
+	for (size_t i = 0; i < s->add.n; i++)
+		el_add(&out, xstrdup(s->add.v[i]));
+	return el_finish(&out);
+}
+
+/* The settings no option has, once config_parse has filled cfg.  An
+ * explicit --env or --map of the same name wins over a reference. */
+static int apply_extras(struct config *cfg, struct extras *x)
+{
+	for (size_t i = 0; i < x->nenvs; i++) {
+		bool taken = false;
+		for (size_t j = 0; j < cfg->nenvs && !taken; j++)
+			taken = strcmp(cfg->envs[j].name, x->envs[i].name) == 0;
+		for (size_t j = 0; j < cfg->nmaps && !taken; j++)
+			taken = strcmp(cfg->maps[j].env, x->envs[i].name) == 0;
+		if (taken)
+			continue;
+		cfg->envs = xrealloc(cfg->envs, (cfg->nenvs + 1) * sizeof(*cfg->envs));
+		cfg->envs[cfg->nenvs++] = x->envs[i];
+		memset(&x->envs[i], 0, sizeof(x->envs[i]));
+	}
+	cfg->from_paths = steal_pointer(&x->from);
+	cfg->nfrom_paths = x->nfrom;
+	x->nfrom = 0;
+	cfg->token_to_env = x->login;
+	cfg->exec_delay_ms = x->delay_ms;
+	if (cfg->token_to_env && cfg->revoke_token) {
+		log_error(
+		    "--revoke-token with VAULT_TOKEN=vault:login: the command would be handed "
+		    "a revoked token");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int vaultenv_config(struct config *cfg, struct vaultenv *ve, int argc, char **argv, char **environ_)
+{
+	memset(ve, 0, sizeof(*ve));
+	ve->env = environ_;
+	if (argc < 1 || !vaultenv_named(argv[0]))
+		return config_parse(cfg, argc, argv, environ_);
+	ve->active = true;
+	memset(cfg, 0, sizeof(*cfg));
+	/* Messages before config_parse already follow VAULT_JSON_LOG. */
+	const char *j = nonempty(environ_, "VAULT_JSON_LOG");
+	bool json = false;
+	if (j && parse_go_bool(j, &json) == 0 && json)
+		log_setup(LOG_INFO, LOG_JSON);
+
+	struct settings s = {0};
+	struct envlist child = {0};
+	struct extras x = {0};
+	int r = translate(environ_, &s, &child, &x);
+	ve->owned_env = el_finish(&child);
+	ve->env = ve->owned_env;
+	if (!r) {
+		ve->parse_env = parse_environ(environ_, &s, x.login);
+		r = config_parse(cfg, argc, argv, ve->parse_env);
+	}
+	if (!r)
+		r = apply_extras(cfg, &x);
+	envp_free(el_finish(&s.add));
+	extras_free(&x);
+	return r;
+}
+
+void vaultenv_free(struct vaultenv *ve)
+{
+	envp_free(ve->owned_env);
+	envp_free(ve->parse_env);
+	memset(ve, 0, sizeof(*ve));
+}
