@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <mbedtls/platform_util.h>
+
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
@@ -148,12 +152,12 @@ static const struct {
 	const char *go;
 	const char *ours;
 } funcs[] = {
-    {"b64enc", "base64"}, {"urlquery", "urlencode"}, {"upper", "upper"},
-    {"lower", "lower"},   {"trim", "trim"},
+    {"b64enc", "base64"}, {"b64dec", "base64decode"}, {"urlquery", "urlencode"},
+    {"upper", "upper"},   {"lower", "lower"},         {"trim", "trim"},
 };
 
 static const char supported_keys[] =
-    "supported: ${.FIELD} with optional | b64enc, urlquery, upper, lower, trim";
+    "supported: ${.FIELD} with optional | b64enc, b64dec, urlquery, upper, lower, trim";
 
 static bool ident_char(char c)
 {
@@ -239,6 +243,12 @@ bad:
 
 /* ---- value forms -------------------------------------------------------- */
 
+/* Where transit ciphertexts are decrypted (VAULT_TRANSIT_PATH, KEY_ID). */
+struct transit {
+	const char *path;
+	const char *key;
+};
+
 /* vault-env's transit test: vault:v<digits>:<something>. */
 static bool is_transit(const char *v, size_t n)
 {
@@ -250,43 +260,21 @@ static bool is_transit(const char *v, size_t n)
 	return i > 7 && i + 1 < n && v[i] == ':';
 }
 
-/* The end of an inline reference opened at s (just after "${"): the first
- * '}', or, when a template key "${...}" comes first, the '}' after its own
- * (vault-env's pattern \${(>{0,2}vault:.*?#*}?)}). */
+/* The next inline reference in s: "${vault:" or "${>>vault:". */
+static const char *next_inline(const char *s)
+{
+	const char *a = strstr(s, "${vault:"), *b = strstr(s, "${>>vault:");
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* The end of an inline reference opened at s (just after "${"), as
+ * vault-env's pattern \${(>{0,2}vault:.*?#*}?)} finds it: the first '}',
+ * or the one right after it (a template key's or a JSON body's own '}'
+ * comes first). */
 static const char *inline_end(const char *s)
 {
 	const char *close = strchr(s, '}');
-	const char *nested = strstr(s, "${");
-	if (close && nested && nested < close)
-		return strchr(close + 1, '}');
-	return close;
-}
-
-/* Splits PATH#KEY[#VERSION] (vault-env splits into at most three parts). */
-static int split_ref(const char *name, const char *r, size_t n, char **path, char **key,
-                     unsigned long long *version)
-{
-	const char *h1 = memchr(r, '#', n);
-	if (!h1 || h1 == r || h1 + 1 == r + n) {
-		log_error("%s: bad vault: reference (want vault:PATH#KEY[#VERSION])", name);
-		return EXIT_USAGE;
-	}
-	const char *end = r + n;
-	const char *h2 = memchr(h1 + 1, '#', (size_t)(end - h1 - 1));
-	*version = 0;
-	if (h2) {
-		_cleanup_free_ char *num = xstrndup(h2 + 1, (size_t)(end - h2 - 1));
-		uint64_t v;
-		if (parse_u64(num, 0, INT64_MAX, &v) < 0) {
-			log_error("%s: bad version '%s' after the second '#' (a number)", name,
-			          num);
-			return EXIT_USAGE;
-		}
-		*version = v;
-	}
-	*path = xstrndup(r, (size_t)(h1 - r));
-	*key = xstrndup(h1 + 1, (size_t)((h2 ? h2 : end) - h1 - 1));
-	return 0;
+	return close && close[1] == '}' ? close + 1 : close;
 }
 
 static bool has_template(const char *key)
@@ -294,91 +282,176 @@ static bool has_template(const char *key)
 	return strstr(key, "${") && strchr(key, '}');
 }
 
-/* One reference (the text after "vault:", n bytes) as template text. */
-static int ref_template(const char *name, const char *r, size_t n, struct strbuf *out)
+static void add_literal(struct strbuf *t, const char *s, size_t n)
 {
-	_cleanup_free_ char *path = NULL, *key = NULL;
-	unsigned long long version;
-	int rc = split_ref(name, r, n, &path, &key, &version);
-	if (rc)
-		return rc;
-	if (!has_template(key)) {
-		add_ref(out, path, version, key, strlen(key));
-		sb_adds(out, " }}");
+	/* A literal '{' could open a vaultexec expression. */
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '{')
+			sb_adds(t, "{{ \"{\" }}");
+		else
+			sb_addc(t, s[i]);
+}
+
+/* A >>vault: write's JSON body as PATH?NAME=VALUE&... (what vaultexec
+ * sends as POST with a JSON body of strings).  Flat objects only. */
+static int write_path(const char *name, const char *path, const char *body, struct strbuf *out)
+{
+	cJSON *o = cJSON_Parse(body);
+	int r = 0;
+	if (!cJSON_IsObject(o)) {
+		log_error("%s: the body of a >>vault: write is not a JSON object", name);
+		r = EXIT_USAGE;
+	} else if (!o->child) {
+		log_error(
+		    "%s: a >>vault: write with an empty body ({}): vaultexec's writes need at "
+		    "least one parameter",
+		    name);
+		r = EXIT_USAGE;
+	}
+	sb_adds(out, path);
+	for (cJSON *c = o ? o->child : NULL; c && !r; c = c->next) {
+		_cleanup_secret_ char *num = NULL;
+		const char *v = cJSON_IsString(c) ? c->valuestring : NULL;
+		if (cJSON_IsNumber(c) || cJSON_IsBool(c))
+			v = num = cJSON_PrintUnformatted(c);
+		if (!v) {
+			log_error(
+			    "%s: >>vault: body field '%s': only strings, numbers and booleans are "
+			    "supported",
+			    name, c->string);
+			r = EXIT_USAGE;
+			break;
+		}
+		sb_addc(out, c == o->child ? '?' : '&');
+		http_escape_segment(out, c->string, strlen(c->string));
+		sb_addc(out, '=');
+		http_escape_segment(out, v, strlen(v));
+	}
+	/* cJSON frees without wiping: the body may hold a secret. */
+	for (cJSON *c = o ? o->child : NULL; c; c = c->next)
+		if (cJSON_IsString(c) && c->valuestring)
+			mbedtls_platform_zeroize(c->valuestring, strlen(c->valuestring));
+	cJSON_Delete(o);
+	return r;
+}
+
+/* One reference (ref: "vault:..." or ">>vault:...", n bytes) as template
+ * text: a transit ciphertext, a write, or a read, with a plain or a
+ * Go-template key. */
+static int ref_template(const struct transit *tr, const char *name, const char *ref, size_t n,
+                        struct strbuf *out)
+{
+	if (is_transit(ref, n)) {
+		if (!tr->key) {
+			log_error("%s: a transit ciphertext, but VAULT_TRANSIT_KEY_ID is not set",
+			          name);
+			return EXIT_USAGE;
+		}
+		/* vault-env posts to TRANSIT_PATH/decrypt/KEY and decodes the
+		 * Base64 plaintext; so does this template. */
+		sb_addf(out, "{{ %s/decrypt/%s?ciphertext=", tr->path, tr->key);
+		http_escape_segment(out, ref, n);
+		sb_adds(out, "#plaintext | base64decode }}");
 		return 0;
 	}
-	char err[300];
-	_cleanup_free_ char *t = vaultenv_template(path, version, key, err, sizeof(err));
-	if (!t) {
-		log_error("%s: template key: %s", name, err);
+	bool write = ref[0] == '>';
+	const char *r = ref + (write ? 8 : 6);
+	size_t rn = n - (write ? 8 : 6);
+	const char *h1 = memchr(r, '#', rn), *end = r + rn;
+	if (!h1 || h1 == r || h1 + 1 == end) {
+		log_error("%s: bad vault: reference (want vault:PATH#KEY[#VERSION])", name);
 		return EXIT_USAGE;
 	}
-	sb_adds(out, t);
-	return 0;
-}
-
-/* What a value needs: 0 nothing of ours (plain, or a form vaultexec's own
- * reference parser reads), 1 a template (a Go-template key somewhere), or
- * an exit code after logging for a form that is not supported. */
-static int classify(const char *name, const char *val)
-{
-	bool tmpl = false;
-	if (strncmp(val, ">>vault:", 8) == 0 || strstr(val, "${>>vault:")) {
-		log_error("%s: >>vault: writes are not supported yet in vault-env mode", name);
-		return EXIT_USAGE;
-	}
-	if (strncmp(val, "vault:", 6) == 0) {
-		if (is_transit(val, strlen(val))) {
-			log_error("%s: transit ciphertexts (vault:v1:...) are not supported yet in "
-			          "vault-env mode",
-			          name);
+	/* PATH#KEY#VERSION, or for a write PATH#KEY#BODY (the rest). */
+	const char *h2 = memchr(h1 + 1, '#', (size_t)(end - h1 - 1));
+	_cleanup_free_ char *path = xstrndup(r, (size_t)(h1 - r));
+	_cleanup_secret_ char *key = xstrndup(h1 + 1, (size_t)((h2 ? h2 : end) - h1 - 1));
+	_cleanup_secret_ char *third = h2 ? xstrndup(h2 + 1, (size_t)(end - h2 - 1)) : NULL;
+	struct strbuf req = STRBUF_INIT;
+	uint64_t version = 0;
+	int rc = 0;
+	if (write) {
+		if (!third) {
+			log_error(
+			    "%s: a >>vault: write with an empty body ({}): vaultexec's writes "
+			    "need at least one parameter",
+			    name);
 			return EXIT_USAGE;
 		}
-		const char *h = strchr(val, '#');
-		return h && has_template(h) ? 1 : 0;
+		rc = write_path(name, path, third, &req);
+	} else {
+		sb_adds(&req, path);
+		if (third && parse_u64(third, 0, INT64_MAX, &version) < 0) {
+			log_error("%s: bad version '%s' after the second '#' (a number)", name,
+			          third);
+			rc = EXIT_USAGE;
+		}
 	}
-	for (const char *p = strstr(val, "${vault:"); p; p = strstr(p + 2, "${vault:")) {
+	if (!rc && !has_template(key)) {
+		add_ref(out, req.buf, version, key, strlen(key));
+		sb_adds(out, " }}");
+	} else if (!rc) {
+		char err[300];
+		_cleanup_secret_ char *t =
+		    vaultenv_template(req.buf, version, key, err, sizeof(err));
+		if (t)
+			sb_adds(out, t);
+		else {
+			log_error("%s: template key: %s", name, err);
+			rc = EXIT_USAGE;
+		}
+	}
+	sb_wipe(&req);
+	return rc;
+}
+
+/* Whether a value needs a template: a Go-template key, a write or a
+ * transit ciphertext anywhere.  Plain vault:PATH#KEY[#VERSION] and
+ * ${vault:PATH#KEY} are left to vaultexec's own reference parser. */
+static bool needs_template(const char *val)
+{
+	if (strncmp(val, ">>vault:", 8) == 0 || is_transit(val, strlen(val)))
+		return true;
+	if (strncmp(val, "vault:", 6) == 0) {
+		const char *h = strchr(val, '#');
+		return h && has_template(h);
+	}
+	for (const char *p = next_inline(val); p; p = next_inline(p + 2)) {
 		const char *e = inline_end(p + 2);
 		if (!e)
-			return 0; /* vaultexec's parser names the column */
-		if (is_transit(p + 2, (size_t)(e - p - 2))) {
-			log_error("%s: transit ciphertexts (${vault:v1:...}) are not supported yet "
-			          "in vault-env mode",
-			          name);
-			return EXIT_USAGE;
-		}
+			return false; /* vaultexec's parser names the column */
 		const char *h = memchr(p, '#', (size_t)(e - p));
-		if (h && strstr(h, "${") && strstr(h, "${") < e)
-			tmpl = true;
+		if (p[2] == '>' || is_transit(p + 2, (size_t)(e - p - 2)) ||
+		    (h && strstr(h, "${") && strstr(h, "${") < e))
+			return true;
 	}
-	return tmpl ? 1 : 0;
+	return false;
 }
 
-/* A value with Go-template keys as one vaultexec template: literal text
- * kept (a '{' escaped), each reference an expression. */
-static int value_template(const char *name, const char *val, char **out)
+/* A value as one vaultexec template: literal text kept, each reference
+ * an expression. */
+static int value_template(const struct transit *tr, const char *name, const char *val, char **out)
 {
 	struct strbuf t = STRBUF_INIT;
 	int rc = 0;
-	if (strncmp(val, "vault:", 6) == 0) {
-		rc = ref_template(name, val + 6, strlen(val + 6), &t);
+	if (strncmp(val, "vault:", 6) == 0 || strncmp(val, ">>vault:", 8) == 0) {
+		rc = ref_template(tr, name, val, strlen(val), &t);
 	} else {
 		const char *p = val;
-		for (const char *o = strstr(p, "${vault:"); o && !rc; o = strstr(p, "${vault:")) {
-			for (; p < o; p++)
-				if (*p == '{')
-					sb_adds(&t, "{{ \"{\" }}");
-				else
-					sb_addc(&t, *p);
+		for (const char *o = next_inline(p); o && !rc; o = next_inline(p)) {
+			add_literal(&t, p, (size_t)(o - p));
 			const char *e = inline_end(o + 2);
-			rc = ref_template(name, o + 8, (size_t)(e - o - 8), &t);
+			if (!e) {
+				log_error("%s: unterminated ${vault: reference at column %zu", name,
+				          (size_t)(o - val) + 1);
+				rc = EXIT_USAGE;
+				break;
+			}
+			rc = ref_template(tr, name, o + 2, (size_t)(e - o - 2), &t);
 			p = e + 1;
 		}
-		for (; !rc && *p; p++)
-			if (*p == '{')
-				sb_adds(&t, "{{ \"{\" }}");
-			else
-				sb_addc(&t, *p);
+		if (!rc)
+			add_literal(&t, p, strlen(p));
 	}
 	if (rc) {
 		sb_wipe(&t);
@@ -621,6 +694,8 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 		set(s, in, "VAULTEXEC_KEEP_ENV", "VAULT_TOKEN");
 	if ((r = from_paths(in, x)))
 		return r;
+	const char *tpath = nonempty(in, "VAULT_TRANSIT_PATH");
+	struct transit tr = {tpath ? tpath : "transit", nonempty(in, "VAULT_TRANSIT_KEY_ID")};
 
 	for (char **e = in; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
@@ -631,12 +706,9 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 		if (scrubbed(*e, pass, x->login))
 			continue;
 		_cleanup_free_ char *name = xstrndup(*e, (size_t)(eq - *e));
-		int k = classify(name, eq + 1);
-		if (k > 1)
-			return k;
-		if (k == 1) {
+		if (needs_template(eq + 1)) {
 			char *text;
-			if ((r = value_template(name, eq + 1, &text)))
+			if ((r = value_template(&tr, name, eq + 1, &text)))
 				return r;
 			x->envs = xrealloc(x->envs, (x->nenvs + 1) * sizeof(*x->envs));
 			x->envs[x->nenvs++] =
