@@ -171,6 +171,14 @@ def main():
                 row(label, path, [path, "--service", "redis-1", "--map", "password=REDIS_PASSWORD",
                                   "--log-level", "warn", "--", checker, password])
 
+        # The same binary under the name vault-env, with vault-env's inputs.
+        if os.access(args.static, os.X_OK):
+            link = os.path.join(tmp, "as-vault-env", "vault-env")
+            os.makedirs(os.path.dirname(link))
+            os.symlink(os.path.abspath(args.static), link)
+            row("vaultexec as vault-env (static)", args.static, [link, checker, password],
+                {"REDIS_PASSWORD": "vault:secret/data/redis-1#password", "VAULT_LOG_LEVEL": "error"})
+
         shell = shutil.which("sh")
         fetch = "wget -q -O - --header \"X-Vault-Token: $VAULT_TOKEN\"" if shutil.which("wget") \
             else "curl -sf -H \"X-Vault-Token: $VAULT_TOKEN\""

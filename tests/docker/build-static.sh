@@ -36,7 +36,9 @@
 #              (qemu-user: qemu-aarch64 / qemu-x86_64).  A test that cannot
 #              run, is skipped by meson, or fails makes this script fail:
 #              there is no silent skip.
-# --out DIR    copy the binary to DIR/vaultexec (mode 0755).
+# --out DIR    copy the binary to DIR/vaultexec (mode 0755) and make
+#              DIR/vault-env a relative symlink to it (vault-env mode; the
+#              images COPY the directory, which keeps the link: no extra bytes).
 # --builddir   build directory (default: build-static for amd64,
 #              build-static-arm64 for arm64, in the repository).
 # Relative paths in --out, --log and --builddir are relative to the
@@ -220,5 +222,6 @@ fi
 
 if [[ -n $out ]]; then
 	install -D -m 0755 "$bin" "$out/vaultexec"
-	echo "   installed $out/vaultexec"
+	ln -sfn vaultexec "$out/vault-env"
+	echo "   installed $out/vaultexec and $out/vault-env -> vaultexec"
 fi

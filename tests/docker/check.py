@@ -193,15 +193,17 @@ def builder_checks(df: dockerfile.Dockerfile, final_base: re.Pattern[str], ctx: 
     for c in f.all("COPY"):
         w = c.words()
         copies.append((c.flags.get("from"), tuple(w)))
-    want = [("build", (f"{out_dir}/vaultexec", "/vaultexec"))]
+    # The builder's --out directory holds vaultexec and the vault-env symlink;
+    # it is copied as a directory so that the link stays a link.
+    want = [("build", (f"{out_dir}/", "/"))]
     if f.base == "scratch":
         want.append(("build", ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt")))
         check(sorted(copies) == sorted(want),
-              "final stage (scratch): COPY --from=build of /vaultexec and the CA bundle, nothing else",
-              f"found: {copies}")
+              "final stage (scratch): COPY --from=build of the --out directory (/vaultexec, "
+              "/vault-env) and the CA bundle, nothing else", f"found: {copies}")
     else:
-        check(want[0] in copies and all(fr == "build" and src == f"{out_dir}/vaultexec" for fr, (src, *_ ) in copies),
-              "final stage: COPY --from=build of /vaultexec (and only of it)", f"found: {copies}")
+        check(want[0] in copies and all(fr == "build" and src == f"{out_dir}/" for fr, (src, *_ ) in copies),
+              "final stage: COPY --from=build of the --out directory (and only of it)", f"found: {copies}")
     users = f.all("USER")
     u = users[-1].args.strip() if users else ""
     uid = u.split(":")[0]
