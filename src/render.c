@@ -243,6 +243,24 @@ char *render_map_all_name(const char *prefix, const char *field)
 	return sb_steal(&sb);
 }
 
+/* One field of a whole-secret export (--map-all, VAULT_ENV_FROM_PATH) as
+ * variable NAME; a null field sets nothing. */
+static int add_field_var(struct job *j, struct plan *p, const struct secref *ref, const char *name)
+{
+	const char *val;
+	size_t len;
+	char why[512];
+	int r = plan_lookup(p, ref, &val, &len, why, sizeof(why));
+	if (r == 1)
+		return 0; /* null: nothing to set */
+	if (r)
+		return r;
+	struct strbuf sb = STRBUF_INIT;
+	sb_add(&sb, val, len);
+	add_var(j, name, &sb, false);
+	return 0;
+}
+
 static int map_all_field(void *vctx, const char *field)
 {
 	struct map_all_ctx *c = vctx;
@@ -267,18 +285,7 @@ static int map_all_field(void *vctx, const char *field)
 		if (strcmp(c->j->cfg->envs[i].name, name) == 0)
 			return 0;
 	struct secref ref = {NULL, (char *)field, 0, NULL};
-	const char *val;
-	size_t len;
-	char why[512];
-	int r = plan_lookup(c->p, &ref, &val, &len, why, sizeof(why));
-	if (r == 1)
-		return 0; /* null: nothing to set */
-	if (r)
-		return r;
-	struct strbuf sb = STRBUF_INIT;
-	sb_add(&sb, val, len);
-	add_var(c->j, name, &sb, false);
-	return 0;
+	return add_field_var(c->j, c->p, &ref, name);
 }
 
 struct lookup_ctx {
@@ -406,18 +413,7 @@ static int from_path_field(void *vctx, const char *field)
 		return 0;
 	}
 	struct secref ref = {c->ref->path, (char *)field, c->ref->version, NULL};
-	const char *val;
-	size_t len;
-	char why[512];
-	int r = plan_lookup(c->p, &ref, &val, &len, why, sizeof(why));
-	if (r == 1)
-		return 0; /* null: nothing to set */
-	if (r)
-		return r;
-	struct strbuf sb = STRBUF_INIT;
-	sb_add(&sb, val, len);
-	add_var(c->j, field, &sb, false);
-	return 0;
+	return add_field_var(c->j, c->p, &ref, field);
 }
 
 static int render_from_path(struct job *j, struct plan *p, const struct secref *ref)

@@ -79,15 +79,23 @@ class Docker:
         """`docker save` of IMAGE: the manifest, config and every layer."""
         return self("save", image, text=False, timeout=300).stdout
 
-    def exported_names(self, image: str) -> set[str]:
-        """The paths of a container of IMAGE, read from `docker export`."""
+    def exported_members(self, image: str) -> list[tarfile.TarInfo]:
+        """The tar members of a container of IMAGE, read from `docker export`."""
         cid = self("create", image).stdout.strip()
         try:
             data = self("export", cid, text=False).stdout
         finally:
             self("rm", "-f", cid, check=False)
         with tarfile.open(fileobj=io.BytesIO(data)) as t:
-            return {m.name.rstrip("/") + ("/" if m.isdir() else "") for m in t.getmembers()}
+            return t.getmembers()
+
+    def exported_names(self, image: str) -> set[str]:
+        """The paths of a container of IMAGE."""
+        return {m.name.rstrip("/") + ("/" if m.isdir() else "") for m in self.exported_members(image)}
+
+    def exported_links(self, image: str) -> dict[str, str]:
+        """The symlinks of a container of IMAGE and their targets."""
+        return {m.name: m.linkname for m in self.exported_members(image) if m.issym()}
 
     def remove_all_containers(self) -> None:
         ids = self("ps", "-aq", check=False).stdout.split()

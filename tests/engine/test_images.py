@@ -68,7 +68,9 @@ def assert_no_leak(what: str, data: bytes, forms: set[bytes]) -> None:
 def test_scratch_image_holds_only_vaultexec_and_ca_bundle(docker, scratch_image):
     names = docker.exported_names(scratch_image)
     files = {n for n in names - DOCKER_RUNTIME if not n.endswith("/")}
-    assert files == {"vaultexec", "etc/ssl/certs/ca-certificates.crt"}, sorted(names)
+    assert files == {"vaultexec", "vault-env", "etc/ssl/certs/ca-certificates.crt"}, sorted(names)
+    # /vault-env is a symlink to vaultexec: no second copy of the bytes.
+    assert docker.exported_links(scratch_image).get("vault-env") == "vaultexec"
     dirs = {n for n in names - DOCKER_RUNTIME if n.endswith("/")}
     assert dirs <= {"etc/ssl/", "etc/ssl/certs/"}, sorted(dirs)
 
@@ -103,6 +105,19 @@ def test_scratch_image_reads_a_secret_over_tls_with_check(docker, scratch_image,
     r = docker(*common, "-v", f"{tf_root.parent}:/run/tok:ro", scratch_image, *args, "--", "/vaultexec",
                check=False)
     assert r.returncode != 0 and "/run/tok/token" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_scratch_image_vault_env_mode(docker, scratch_image, bao, tmp_path):
+    """/vault-env, as bank-vaults' webhook runs it: the command first, no
+    options, vault-env's variables (here with --check, a dry run)."""
+    bao.put_kv2("ve", {"password": "not-a-real-one"})
+    r = docker("run", "--rm", "--network", "host", "-v", f"{bao.ca}:/run/ca.pem:ro",
+               "--entrypoint", "/vault-env", "-e", f"VAULT_ADDR={bao.addr}", "-e", "VAULT_CACERT=/run/ca.pem",
+               "-e", f"VAULT_TOKEN={bao.token}", "-e", "DB_PASSWORD=vault:secret/data/ve#password",
+               scratch_image, "--check", "/vaultexec", check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "env DB_PASSWORD\n", r.stdout + r.stderr
+    assert "not-a-real-one" not in r.stdout + r.stderr
 
 
 # ---------------------------------------------------------------------------

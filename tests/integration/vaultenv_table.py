@@ -180,7 +180,7 @@ ROWS = [
     Row("template-unsupported", "a template beyond plain field access",
         t(A="vault:@kv2@#${.user | sha256sum}"), rc=64, peer={"rc": 0, "env": {"A": "@user_sha256@"}},
         why="vaultexec has no Go template engine: the message names what is supported "
-            "(${.FIELD} with b64enc, urlquery, upper, lower, trim)"),
+            "(${.FIELD} with b64enc, b64dec, urlquery, upper, lower, trim)"),
     Row("missing-key", "a missing key", t(A="vault:@kv2@#nope"), rc=65, peer={"rc": 1},
         why="exit code: 65 (data) instead of 1"),
     Row("missing-path", "a missing path", t(A="vault:@missing@#password"), rc=65, peer={"rc": 1},
