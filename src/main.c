@@ -49,6 +49,23 @@ static void hold_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* Once a lease is taken, termination signals are held (hold_signals):
+ * one that came meanwhile ends the run here, through the failure path
+ * that revokes the leases, instead of in the handler, which cannot. */
+static int stop_if_signalled(void)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	sigset_t set;
+	if (sigpending(&set) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigismember(&set, sigs[i]) == 1) {
+			log_error("terminated by a signal; the command was not started");
+			return 128 + sigs[i];
+		}
+	return 0;
+}
+
 static void install_signal_handlers(void)
 {
 	struct sigaction sa;
@@ -183,12 +200,13 @@ int main(int argc, char **argv)
 	install_signal_handlers();
 
 	plan = plan_new(&cfg);
+	plan_on_first_lease(plan, hold_signals);
 	if ((r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
 	    (r = job_prepare(&job, &cfg, ve.env, plan)) || (r = auth_prepare(&cfg, &auth)) ||
 	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
 	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
 	    (r = job_render(&job, plan)) ||
-	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))))
+	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))) || (r = stop_if_signalled()))
 		goto out;
 
 	if ((r = child_env(&cfg, &auth, &job, ve.env, cmd, &envp)))
@@ -211,7 +229,8 @@ int main(int argc, char **argv)
 			;
 	}
 	hold_signals();
-	if ((r = write_files(&job, cfg.file_mode)) || (r = auth_handoff(vault, &cfg, &auth, false)))
+	if ((r = write_files(&job, cfg.file_mode)) ||
+	    (r = auth_handoff(vault, &cfg, &auth, false)) || (r = stop_if_signalled()))
 		goto out;
 	log_success(plan, &job, cmd, false);
 

@@ -48,6 +48,7 @@ struct plan {
 	struct strbuf *vals; /* looked-up values, wiped at the end */
 	size_t nvals;
 	struct lease_set leases;
+	void (*on_first_lease)(void);
 };
 
 struct plan *plan_new(const struct config *cfg)
@@ -411,8 +412,10 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 		return r;
 	/* Remembered first, whatever follows: a lease taken must be revocable
 	 * even when its answer turns out to be unusable. */
-	if (rep.code >= 200 && rep.code < 300)
-		lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body);
+	if (rep.code >= 200 && rep.code < 300 &&
+	    lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body) &&
+	    p->leases.n == 1 && p->on_first_lease)
+		p->on_first_lease();
 	switch (rep.code) {
 	case 200: {
 		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
@@ -541,6 +544,11 @@ int plan_fetch(struct plan *p, struct vault *v)
 struct lease_set *plan_leases(struct plan *p)
 {
 	return p ? &p->leases : NULL;
+}
+
+void plan_on_first_lease(struct plan *p, void (*fn)(void))
+{
+	p->on_first_lease = fn;
 }
 
 static struct secret *target(struct plan *p, const char *path, uint64_t version, const char *params)

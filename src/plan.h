@@ -43,6 +43,10 @@ int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, 
 /* The leases the reads took (see lease.h); owned by the plan. */
 struct lease_set *plan_leases(struct plan *p);
 
+/* Called once, when the first lease is taken (main holds termination
+ * signals from then on, so that a lease is revoked before we go). */
+void plan_on_first_lease(struct plan *p, void (*fn)(void));
+
 /* "secret/data/a, POST pki/issue/web" for the success line. */
 void plan_describe(const struct plan *p, struct strbuf *out);
 size_t plan_count(const struct plan *p);

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 
 import pytest
@@ -462,3 +464,62 @@ def test_fake_refused_lookup_with_an_explicit_kv_version(vx, fake):
     r.ok()
     assert r.env["P"] == val
     assert fake.requests_to("/v1/sys/internal/ui/mounts/team/app") and fake.requests_to("/v1/team/data/app")
+
+
+def _pids_with(marker: str) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_fake_signal_after_a_lease_revokes_it(vx, fake, sig):
+    """A signal once a lease is taken (here during the next, slow read) ends
+    the run through the failure path: the lease is revoked, then exit
+    128+SIG without starting the command."""
+    fake.mounts.update({"database": None, "slow": None})
+    fake.mount_types.update({"database": "database", "slow": "database"})
+    lid = "database/creds/ro/" + secrets.token_hex(12)
+    vx.register(lid)
+    marker = "slow/" + secrets.token_hex(6)
+    fake.script("/v1/database/creds/ro", R(200, leased({"username": "u"}, lid, 600)))
+
+    def slow(req):
+        for pid in _pids_with(marker + "#"):
+            os.kill(pid, sig)
+        return R(200, envelope({"x": "1"}), delay=1.0)
+
+    fake.script(f"/v1/{marker}", slow)
+    fake.script("/v1/sys/leases/revoke", R(204))
+    r = vx.run(conn(fake, "5s", "--map", f"database/creds/ro#username=U,{marker}#x=X"),
+               env={"VAULT_TOKEN": vx.token()})
+    r.failed(128 + sig)
+    assert "terminated by a signal; the command was not started" in r.stderr, r.describe()
+    rev = fake.requests_to("/v1/sys/leases/revoke")
+    assert len(rev) == 1 and json.loads(rev[0].body) == {"lease_id": lid}, r.describe()
+
+
+def test_fake_signal_without_a_lease_ends_at_once(vx, fake):
+    """Without a lease nothing is held: the handler ends the run during the
+    slow read, well before its answer."""
+    fake.mounts.update({"slow": None})
+    fake.mount_types.update({"slow": "database"})
+    marker = "slow/" + secrets.token_hex(6)
+
+    def slow(req):
+        for pid in _pids_with(marker + "#"):
+            os.kill(pid, signal.SIGTERM)
+        return R(200, envelope({"x": "1"}), delay=5.0)
+
+    fake.script(f"/v1/{marker}", slow)
+    r = vx.run(conn(fake, "10s", "--map", f"{marker}#x=X"), env={"VAULT_TOKEN": vx.token()})
+    r.failed(143)
+    assert r.elapsed < 4, r.describe()
+    assert not fake.requests_to("/v1/sys/leases/revoke")
