@@ -460,7 +460,10 @@ static void describe_auth(const cJSON *auth, const char *who)
 
 static int login_request(struct vault *v, const struct config *cfg, struct auth_state *st)
 {
-	_cleanup_free_ char *who = xasprintf("%s at auth/%s", st->method->name, st->mount);
+	/* The same mount is another one in another namespace: say which. */
+	const char *ns = vault_namespace(v);
+	_cleanup_free_ char *who = xasprintf("%s at auth/%s%s%s%s", st->method->name, st->mount,
+	                                     ns ? " (namespace " : "", ns ? ns : "", ns ? ")" : "");
 	cJSON *body = cJSON_CreateObject();
 	if (!body)
 		die(EXIT_SOFTWARE, "out of memory");
@@ -492,9 +495,8 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 	if (rep.code == 404 || rep.code == 405) {
 		char reason[480];
 		refusal_reason(&rep, body, reason, sizeof(reason));
-		log_error("login with %s: %s (is the %s method enabled at auth/%s, in this "
-		          "namespace?)",
-		          who, reason, st->method->name, st->mount);
+		log_error("login with %s: %s (is the %s method enabled at auth/%s%s?)", who, reason,
+		          st->method->name, st->mount, ns ? ", in that namespace" : "");
 		r = EXIT_CONFIG;
 		goto out;
 	}

@@ -492,3 +492,16 @@ def test_check_agrees_with_the_run(bao, bao_tls, vx, agree, big, row, tmp_path):
     assert check.rc == rc, f"--check disagrees with the run ({run.rc}):\n{check.describe()}"
     assert not check.stdout, "--check printed what it would do although the run fails"
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "something was left behind"
+
+
+def test_namespace_named_in_login_messages(bao, vx, world, tmp_path):
+    sid = tmp_path / "sid"
+    sid.write_text("sid-" + secrets.token_hex(12))
+    vx.register(sid.read_text())
+    r = vx.run(
+        conn(bao, "5s", "--namespace", world["ns"], "--auth", "approle", "--role-id", "r-" + secrets.token_hex(6),
+             "--secret-id-file", str(sid), "--map", "secret/x#f=F"),
+        env={},
+    )
+    r.failed((77, 78))
+    assert f"login with approle at auth/approle (namespace {world['ns']})" in error_lines(r), r.describe()
