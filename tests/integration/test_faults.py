@@ -163,12 +163,17 @@ def _restore(srv):
         srv.wait_status({200}, timeout=30)
 
 
+def stored_password(srv, vx, stem="fault"):
+    """A fresh KV v2 secret on SRV with a password; (name, value)."""
+    name = vx.name(stem)
+    val = vx.secret()
+    srv.put_kv2(name, {"password": val})
+    return name, val
+
+
 @pytest.fixture
 def sealed_app(sealable, vx):
-    name = vx.name("fault")
-    val = vx.secret()
-    sealable.put_kv2(name, {"password": val})
-    yield sealable, name, val
+    yield (sealable, *stored_password(sealable, vx))
     _restore(sealable)
 
 
@@ -290,10 +295,7 @@ def own_bao(tmp_path_factory):
 
 @pytest.fixture
 def tls_app(own_bao, vx):
-    name = vx.name("tlsfault")
-    val = vx.secret()
-    own_bao.put_kv2(name, {"password": val})
-    return name, val
+    return stored_password(own_bao, vx, "tlsfault")
 
 
 # ---------------------------------------------------------------------------
@@ -537,9 +539,7 @@ def rate_limited(own_bao, vx):
     """A secret behind a real OpenBao rate-limit quota of 1 request per 3 s
     (with Retry-After headers on), the one request already used up."""
     own_bao.api("POST", "sys/quotas/config", {"enable_rate_limit_response_headers": True})
-    name = vx.name("rl")
-    val = vx.secret()
-    own_bao.put_kv2(name, {"password": val})
+    name, val = stored_password(own_bao, vx, "rl")
     own_bao.api("POST", f"sys/quotas/rate-limit/{name}", {"path": f"secret/data/{name}", "rate": 1, "interval": "3s"})
     own_bao.api("GET", f"secret/data/{name}")
     st, _ = vxlib.http_json("GET", f"{own_bao.addr}/v1/secret/data/{name}", token=own_bao.token)
@@ -738,10 +738,7 @@ def test_field_with_nul(bao, vx, tmp_path, where):
 
 @pytest.fixture
 def app(bao, vx):
-    name = vx.name("fault")
-    val = vx.secret()
-    bao.put_kv2(name, {"password": val})
-    return name, val
+    return stored_password(bao, vx)
 
 
 # id, content of the token file (None: no file; TOKEN stands for the root
