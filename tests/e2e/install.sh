@@ -72,15 +72,9 @@ else
 	# go.mod).  Debian 12's golang-go is 1.19, so on a machine without a
 	# newer go, Debian's golang-1.23-go is installed from bookworm-backports
 	# (the backports suite is added to apt's sources if it is not there).
-	go_ok() {
-		local v
-		v=$("$1" version 2>/dev/null | sed -n 's/^go version go\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
-		[[ -n "$v" ]] && awk -v v="$v" 'BEGIN { split(v, a, " "); exit !(a[1] > 1 || (a[1] == 1 && a[2] >= 22)) }'
-	}
-	GO=""
-	for g in "$(command -v go || true)" /usr/lib/go-1.2[2-9]/bin/go; do
-		if [[ -n "$g" && -x "$g" ]] && go_ok "$g"; then GO=$g; break; fi
-	done
+	# shellcheck source=tests/go-find.sh
+	. "$(dirname "$0")/../go-find.sh"
+	GO=$(go_find 22)
 	if [[ -z "$GO" ]] && command -v apt-get >/dev/null && grep -qs '^VERSION_CODENAME=bookworm$' /etc/os-release; then
 		echo "installing Go 1.23 (golang-1.23-go from bookworm-backports) to build mysqld_exporter"
 		log=$(mktemp)
@@ -97,7 +91,7 @@ else
 			exit 1
 		fi
 		rm -f "$log"
-		go_ok /usr/lib/go-1.23/bin/go && GO=/usr/lib/go-1.23/bin/go
+		go_ok /usr/lib/go-1.23/bin/go 22 && GO=/usr/lib/go-1.23/bin/go
 	fi
 	[[ -n "$GO" ]] || { echo "install.sh: go >= 1.22 is needed to build mysqld_exporter" >&2; exit 1; }
 	echo "building mysqld_exporter with $("$GO" version)"

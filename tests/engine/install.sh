@@ -35,15 +35,9 @@ if [[ -x $built ]] && cmp -s "$built" "$plugin"; then
 	exit 0
 fi
 if [[ ! -x $built ]]; then
-	go_ok() {
-		local v
-		v=$("$1" version 2>/dev/null | sed -n 's/^go version go\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
-		[[ -n $v ]] && awk -v v="$v" 'BEGIN { split(v, a, " "); exit !(a[1] > 1 || (a[1] == 1 && a[2] >= 21)) }'
-	}
-	GO=""
-	for g in "$(command -v go || true)" /usr/lib/go-1.2[1-9]/bin/go /usr/local/go/bin/go; do
-		if [[ -n $g && -x $g ]] && go_ok "$g"; then GO=$g; break; fi
-	done
+	# shellcheck source=tests/go-find.sh
+	. "$here/../go-find.sh"
+	GO=$(go_find 21)
 	[[ -n $GO ]] || { echo "tests/engine/install.sh: a Go >= 1.21 is needed to build Docker Compose $COMPOSE_VERSION (run tests/e2e/install.sh first)" >&2; exit 1; }
 	echo "building Docker Compose $COMPOSE_VERSION with $("$GO" version) (once; a few minutes)"
 	t0=$SECONDS
