@@ -8,7 +8,7 @@ generate_lease): the success line, --check and a failed run revoking them,
 
 The fake Vault only for what OpenBao will not do on demand: a lease with a
 zero duration, a refused mounts lookup, a revoke that fails.
-(Database credentials against a real PostgreSQL: tests/e2e/test_engines.py.)
+(Database credentials against a real PostgreSQL: tests/e2e/test_dynamic_engines.py.)
 """
 from __future__ import annotations
 
