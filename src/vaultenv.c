@@ -335,6 +335,26 @@ static int write_path(const char *name, const char *path, const char *body, stru
 	return r;
 }
 
+/* Whether PATH#FIELD can be written as a vaultexec template reference: a
+ * reference ends at whitespace, '|' or "}}", and must parse as one. */
+static int check_ref(const char *name, const char *path, const char *field)
+{
+	_cleanup_free_ char *tok = xasprintf("%s#%s", path, field);
+	char why[160] = "";
+	struct secref ref;
+	bool ok = tok[0] != '"' && !strstr(tok, "}}") && !strchr(tok, '|');
+	for (const char *c = tok; ok && *c; c++)
+		ok = *c != ' ' && (unsigned char)*c >= 0x20 && *c != 0x7f;
+	if (ok && secref_parse(tok, strlen(tok), &ref, why, sizeof(why)) == 0) {
+		secref_clear(&ref);
+		return 0;
+	}
+	log_error("%s: vaultexec cannot read '%s'%s%s (no blanks, '|', '}}' or '.'/'..' segments "
+	          "in a path or key)",
+	          name, path, *why ? ": " : "", why);
+	return EXIT_USAGE;
+}
+
 /* One reference (ref: "vault:..." or ">>vault:...", n bytes) as template
  * text: a transit ciphertext, a write, or a read, with a plain or a
  * Go-template key. */
@@ -349,7 +369,10 @@ static int ref_template(const struct transit *tr, const char *name, const char *
 		}
 		/* vault-env posts to TRANSIT_PATH/decrypt/KEY and decodes the
 		 * Base64 plaintext; so does this template. */
-		sb_addf(out, "{{ %s/decrypt/%s?ciphertext=", tr->path, tr->key);
+		_cleanup_free_ char *dec = xasprintf("%s/decrypt/%s", tr->path, tr->key);
+		if (check_ref(name, dec, "plaintext"))
+			return EXIT_USAGE;
+		sb_addf(out, "{{ %s?ciphertext=", dec);
 		http_escape_segment(out, ref, n);
 		sb_adds(out, "#plaintext | base64decode }}");
 		return 0;
@@ -387,6 +410,8 @@ static int ref_template(const struct transit *tr, const char *name, const char *
 			rc = EXIT_USAGE;
 		}
 	}
+	if (!rc)
+		rc = check_ref(name, req.buf, has_template(key) ? "x" : key);
 	if (!rc && !has_template(key)) {
 		add_ref(out, req.buf, version, key, strlen(key));
 		sb_adds(out, " }}");

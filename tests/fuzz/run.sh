@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-60}
 shift || true
-all=(template jsonval config envref util secref http kv)
+all=(template jsonval config envref util secref http kv vaultenv)
 harnesses=("$@")
 [[ ${#harnesses[@]} -gt 0 ]] || harnesses=("${all[@]}")
 build=${FUZZ_BUILD_DIR:-build-fuzz}

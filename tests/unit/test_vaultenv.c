@@ -155,14 +155,11 @@ static void test_values(void)
 	config_free(&cfg);
 	vaultenv_free(&ve);
 
-	const char *bad[] = {"VAULT_ENV_DELAY=soon",
-	                     "VAULT_REVOKE_TOKEN=yes",
-	                     "VAULT_ENV_DAEMON=1",
-	                     "C=vault:v1:abc",
-	                     "W=>>vault:p#k",
-	                     "W=>>vault:p#k#{\"a\":{}}",
-	                     "F=vault:s/a#${.x | sha1sum}",
-	                     "VAULT_ENV_FROM_PATH=a/../b"};
+	const char *bad[] = {"VAULT_ENV_DELAY=soon", "VAULT_REVOKE_TOKEN=yes", "VAULT_ENV_DAEMON=1",
+	                     "C=vault:v1:abc", "W=>>vault:p#k", "W=>>vault:p#k#{\"a\":{}}",
+	                     "F=vault:s/a#${.x | sha1sum}", "VAULT_ENV_FROM_PATH=a/../b",
+	                     /* found by tests/fuzz/fuzz_vaultenv: a key no template can hold */
+	                     "B=x${vault:s/a#${.p | urlquery}#2", "W=>>vault:p q#k#{\"a\":1}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *env[] = {"VAULT_TOKEN=t", (char *)bad[i], NULL};
 		is_int(run(&cfg, &ve, env), 64, "refused: %s", bad[i]);
