@@ -170,7 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(!j.files[k].content ||
 			           strlen(j.files[k].content) == j.files[k].len);
 		FUZZ_CHECK(auth.method && auth.token && auth.token[0]);
-		char **child = env_build(envp, &cfg, auth.method->scrub_env, auth.token, j.vars, j.nvars);
+		char **child =
+		    env_build(envp, &cfg, auth.method->scrub_env, auth.token, j.vars, j.nvars);
 		check_envp(child, &cfg, &j);
 		env_free(child);
 	}
