@@ -118,6 +118,16 @@ class Dyn:
         return E.run(argv, env=E.minimal_env(**(env or {})), timeout=timeout)
 
 
+def readme_spec(dyn, world, service: str) -> E.RunSpec:
+    """The README snippet's SERVICE made runnable here, its token written."""
+    spec = readme_compose(service).run_spec(
+        service, hosts={"postgres:5432": f"127.0.0.1:{dyn.pg.port}"},
+        binaries={"/opt/vaultexec/vaultexec": E.vaultexec_bin(), "/bin/postgres_exporter": E.DEBIAN_BIN["postgres_exporter"]},
+        tokens_dir=dyn.tokens, tmp=world.shm, vault_addr=dyn.bao.addr)
+    dyn.token_file(spec.token_name)
+    return spec
+
+
 @pytest.fixture(scope="module")
 def dyn(world):
     return Dyn(world)
@@ -182,11 +192,7 @@ def test_no_lease_and_no_role_left_behind(dyn, world, case):
 
 
 def test_readme_postgres_exporter_on_dynamic_credentials(dyn, world):
-    spec = readme_compose("postgres-exporter-dynamic").run_spec(
-        "postgres-exporter-dynamic", hosts={"postgres:5432": f"127.0.0.1:{dyn.pg.port}"},
-        binaries={"/opt/vaultexec/vaultexec": E.vaultexec_bin(), "/bin/postgres_exporter": E.DEBIAN_BIN["postgres_exporter"]},
-        tokens_dir=dyn.tokens, tmp=world.shm, vault_addr=dyn.bao.addr)
-    dyn.token_file(spec.token_name)
+    spec = readme_spec(dyn, world, "postgres-exporter-dynamic")
     proc = world.procs.start("pg-exporter-dynamic", spec.argv, env=E.minimal_env(**spec.env))
     try:
         def up():
@@ -211,11 +217,7 @@ def _environ(pid: int) -> dict:
 
 
 def test_readme_exporter_with_a_pki_certificate(dyn, world):
-    spec = readme_compose("postgres-exporter-tls").run_spec(
-        "postgres-exporter-tls", hosts={"postgres:5432": f"127.0.0.1:{dyn.pg.port}"},
-        binaries={"/opt/vaultexec/vaultexec": E.vaultexec_bin(), "/bin/postgres_exporter": E.DEBIAN_BIN["postgres_exporter"]},
-        tokens_dir=dyn.tokens, tmp=world.shm, vault_addr=dyn.bao.addr)
-    dyn.token_file(spec.token_name)
+    spec = readme_spec(dyn, world, "postgres-exporter-tls")
     tls = spec.tmpfs["/run/tls"]
     for f in ("tls.crt", "tls.key", "chain.pem", "web.yml"):
         world.allowed_files.add(tls / f)
