@@ -4,7 +4,8 @@
     child.py OUTFILE [ARGS...]
 
 Writes {"argv", "args", "env", "pid", "ppid", "cwd"} as JSON to OUTFILE and
-exits with the code in $CHILD_EXIT (default 0).  The environment is read from
+exits with the code in $CHILD_EXIT (default 0), or is killed by signal
+$CHILD_SIGNAL when that is set.  The environment is read from
 /proc/self/environ, i.e. exactly what execve() received, so nothing Python
 does at start-up can hide or add a variable.  Bytes that are not UTF-8 are
 kept with surrogateescape (json.dumps then writes them as \\udcXX escapes).
@@ -80,6 +81,12 @@ def main():
     with open(tmp, "w", encoding="ascii") as f:
         json.dump(doc, f, ensure_ascii=True)
     os.rename(tmp, out)
+    sig = os.environ.get("CHILD_SIGNAL")
+    if sig:  # end by this signal instead of an exit code
+        import signal
+
+        signal.signal(int(sig), signal.SIG_DFL)
+        os.kill(os.getpid(), int(sig))
     code = os.environ.get("CHILD_EXIT", "0")
     return int(code)
 

@@ -199,6 +199,8 @@ def check_env(w, env: dict, expect: dict, universal: bool) -> list[str]:
                 bad.append(f"{k} still holds a reference")
             if w["root"] in (v or "") and expect.get(k) != "@root@":
                 bad.append(f"{k} carries the root token")
+            if any(j in (v or "") for j in w["jwts"]):
+                bad.append(f"{k} carries a login JWT")
         if "__DUPLICATES__" in env:
             bad.append("duplicate variables: " + env["__DUPLICATES__"].strip())
     return bad
