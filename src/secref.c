@@ -6,14 +6,6 @@
 
 #include "util.h"
 
-static int has_ctl(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 1;
-	return 0;
-}
-
 int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));

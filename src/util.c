@@ -186,6 +186,14 @@ void sb_wipe(struct strbuf *sb)
 	sb->len = sb->cap = 0;
 }
 
+const char *find_ctl(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return s + i;
+	return NULL;
+}
+
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!s || !*s)

@@ -22,6 +22,7 @@ enum exit_code {
 };
 
 #define UNUSED __attribute__((unused))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Allocation failure is fatal: there is nothing sensible to fall back to. */
 void *xmalloc(size_t n);
@@ -74,6 +75,13 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...)
 char *sb_steal(struct strbuf *sb); /* returns buf (never NULL), resets sb */
 void sb_reset(struct strbuf *sb);  /* keeps the allocation, wipes content */
 void sb_wipe(struct strbuf *sb);   /* zeroize and free */
+
+/* The first control character (below 0x20, or DEL) of s[0..n), or NULL. */
+const char *find_ctl(const char *s, size_t n);
+static inline bool has_ctl(const char *s, size_t n)
+{
+	return find_ctl(s, n) != NULL;
+}
 
 /* Bounded unsigned integer parse of the whole string, decimal only.
  * Returns 0 on success, -1 on empty, junk, or out of [min, max]. */

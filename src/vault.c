@@ -155,96 +155,111 @@ out:
 	return r;
 }
 
+static int set_namespace(struct vault *v, const char *ns)
+{
+	if (!ns || !*ns)
+		return 0;
+	if (has_ctl(ns, strlen(ns))) {
+		log_error("--namespace: control character in namespace");
+		return EXIT_USAGE;
+	}
+	v->namespace_ = xstrdup(ns);
+	return 0;
+}
+
+/* No CA option: the system bundle, searched in the usual places. */
+static int find_ca_bundle(struct vault *v, struct http_tls *tls)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ca_bundle_paths); i++)
+		if (access(ca_bundle_paths[i], R_OK) == 0) {
+			tls->ca_file = ca_bundle_paths[i];
+			break;
+		}
+	v->ca_used = tls->ca_file;
+	if (tls->ca_file) {
+		log_debug("using CA bundle %s", tls->ca_file);
+		return 0;
+	}
+#ifdef VAULTEXEC_STATIC
+	/* The static build has no compiled-in default to fall back on. */
+	log_error("no CA bundle found for %s (looked in /etc/ssl/certs/ca-certificates.crt and "
+	          "the other usual places); give one with --ca-cert or VAULT_CACERT",
+	          v->base);
+	return EXIT_CONFIG;
+#else
+	log_debug("no CA bundle in the usual places; using libcurl's default");
+	v->ca_used = "libcurl's default CA store";
+	return 0;
+#endif
+}
+
+static int load_ca(struct vault *v, const struct config *cfg, struct http_tls *tls)
+{
+	int r = 0;
+	if (cfg->ca_cert) {
+		r = check_readable("--ca-cert", cfg->ca_cert);
+		tls->ca_file = cfg->ca_cert;
+		v->ca_used = cfg->ca_cert;
+	} else if (cfg->ca_path) {
+		struct strbuf sb = STRBUF_INIT;
+		r = load_ca_dir(&sb, cfg->ca_path, 0);
+		if (!r && sb.len == 0) {
+			log_error("--ca-path %s: no certificate files found", cfg->ca_path);
+			r = EXIT_CONFIG;
+		}
+		if (r) {
+			sb_wipe(&sb);
+			return r;
+		}
+		v->ca_blob_len = sb.len;
+		v->ca_blob = sb_steal(&sb);
+		tls->ca_blob = v->ca_blob;
+		tls->ca_blob_len = v->ca_blob_len;
+		v->ca_used = cfg->ca_path;
+	} else if (v->https && !cfg->tls_skip_verify) {
+		r = find_ca_bundle(v, tls);
+	}
+	return r;
+}
+
+static int setup_tls(struct vault *v, const struct config *cfg, struct http_tls *tls)
+{
+	tls->skip_verify = cfg->tls_skip_verify;
+	tls->server_name = cfg->tls_server_name;
+	if (cfg->tls_skip_verify)
+		log_warn("TLS certificate verification is off (--tls-skip-verify / "
+		         "VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
+	int r = load_ca(v, cfg, tls);
+	if (r || !cfg->client_cert)
+		return r;
+	if ((r = check_readable("--client-cert", cfg->client_cert)) ||
+	    (r = check_readable("--client-key", cfg->client_key)))
+		return r;
+	tls->client_cert = cfg->client_cert;
+	tls->client_key = cfg->client_key;
+	return 0;
+}
+
 int vault_open(struct vault **out, const struct config *cfg)
 {
 	struct vault *v = xcalloc(1, sizeof(*v));
 	_cleanup_free_ char *unix_socket = NULL;
-	int r = parse_addr(v, cfg->addr, &unix_socket);
-	if (r) {
-		vault_close(v);
-		return r;
-	}
-	if (cfg->namespace_ && *cfg->namespace_) {
-		for (const char *p = cfg->namespace_; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-				log_error("--namespace: control character in namespace");
-				vault_close(v);
-				return EXIT_USAGE;
-			}
-		v->namespace_ = xstrdup(cfg->namespace_);
-	}
+	struct http_tls tls = {0};
 	v->request_timeout_ms = cfg->request_timeout_ms;
 	v->addr_default = cfg->addr_default;
 	v->deadline = cfg->wait_ms ? now_ms() + cfg->wait_ms : 0;
-
-	struct http_tls tls = {0};
-	tls.skip_verify = cfg->tls_skip_verify;
-	tls.server_name = cfg->tls_server_name;
-	if (cfg->tls_skip_verify)
-		log_warn("TLS certificate verification is off (--tls-skip-verify / "
-		         "VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
-	if (cfg->ca_cert) {
-		if ((r = check_readable("--ca-cert", cfg->ca_cert))) {
-			vault_close(v);
-			return r;
-		}
-		tls.ca_file = cfg->ca_cert;
-		v->ca_used = cfg->ca_cert;
-	} else if (cfg->ca_path) {
-		struct strbuf sb = STRBUF_INIT;
-		if ((r = load_ca_dir(&sb, cfg->ca_path, 0))) {
-			sb_wipe(&sb);
-			vault_close(v);
-			return r;
-		}
-		if (sb.len == 0) {
-			log_error("--ca-path %s: no certificate files found", cfg->ca_path);
-			sb_wipe(&sb);
-			vault_close(v);
-			return EXIT_CONFIG;
-		}
-		v->ca_blob_len = sb.len;
-		v->ca_blob = sb_steal(&sb);
-		tls.ca_blob = v->ca_blob;
-		tls.ca_blob_len = v->ca_blob_len;
-		v->ca_used = cfg->ca_path;
-	} else if (v->https && !cfg->tls_skip_verify) {
-		for (size_t i = 0; i < sizeof(ca_bundle_paths) / sizeof(ca_bundle_paths[0]); i++)
-			if (access(ca_bundle_paths[i], R_OK) == 0) {
-				tls.ca_file = ca_bundle_paths[i];
-				break;
-			}
-		v->ca_used = tls.ca_file;
-		if (tls.ca_file) {
-			log_debug("using CA bundle %s", tls.ca_file);
-		} else {
-#ifdef VAULTEXEC_STATIC
-			/* The static build has no compiled-in default to fall back on. */
-			log_error("no CA bundle found for %s (looked in "
-			          "/etc/ssl/certs/ca-certificates.crt and the other usual places); "
-			          "give one with --ca-cert or VAULT_CACERT",
-			          v->base);
-			vault_close(v);
-			return EXIT_CONFIG;
-#else
-			log_debug("no CA bundle in the usual places; using libcurl's default");
-			v->ca_used = "libcurl's default CA store";
-#endif
-		}
-	}
-	if (cfg->client_cert) {
-		if ((r = check_readable("--client-cert", cfg->client_cert)) ||
-		    (r = check_readable("--client-key", cfg->client_key))) {
-			vault_close(v);
-			return r;
-		}
-		tls.client_cert = cfg->client_cert;
-		tls.client_key = cfg->client_key;
-	}
-	if (http_client_new(&v->http, &tls, unix_socket) < 0) {
+	int r = parse_addr(v, cfg->addr, &unix_socket);
+	if (!r)
+		r = set_namespace(v, cfg->namespace_);
+	if (!r)
+		r = setup_tls(v, cfg, &tls);
+	if (!r && http_client_new(&v->http, &tls, unix_socket) < 0) {
 		log_error("cannot initialise libcurl");
+		r = EXIT_SOFTWARE;
+	}
+	if (r) {
 		vault_close(v);
-		return EXIT_SOFTWARE;
+		return r;
 	}
 	v->attempt_seed = random_u64();
 	*out = v;
@@ -454,13 +469,6 @@ static const char *backoff(struct vault *v, unsigned attempt, long retry_after_s
 	return NULL;
 }
 
-static bool retryable_code(long code)
-{
-	return code == 412 || code == 429 || (code >= 500 && code != 501);
-}
-
-static const char *const upgrade_msg = "Upgrading from non-versioned to versioned data";
-
 /* Resolves a Location header against url; refuses https to http. */
 static int redirect_target(const struct vault *v, const char *url, const char *loc, char **out,
                            char *err, size_t errlen)
@@ -489,32 +497,37 @@ static int redirect_target(const struct vault *v, const char *url, const char *l
 	return r;
 }
 
+enum redirect_outcome {
+	REDIRECT_NONE,     /* not a redirect: the answer stands */
+	REDIRECT_FOLLOWED, /* *url now points at the target; ask again */
+	REDIRECT_REFUSED,  /* a second redirect or an unusable target (logged) */
+};
+
 /* A 301/302/307/308 with a Location: follows it once (same method, body
- * and headers, as the Go client), never from https to http.  Returns -1
- * when *url now points at the target, 0 when resp is no redirect, or an
- * exit code after logging (a second redirect, or an unusable target). */
-static int follow_redirect(const struct vault *v, char **url, const struct http_response *resp,
-                           bool *redirected, const char *display)
+ * and headers, as the Go client), never from https to http. */
+static enum redirect_outcome follow_redirect(const struct vault *v, char **url,
+                                             const struct http_response *resp, bool *redirected,
+                                             const char *display)
 {
 	long code = resp->code;
 	if (!(code == 301 || code == 302 || code == 307 || code == 308) || !resp->location)
-		return 0;
+		return REDIRECT_NONE;
 	if (*redirected) {
 		log_error("%s: redirected again to %s; following at most one redirect", display,
 		          resp->location);
-		return EXIT_UNAVAILABLE;
+		return REDIRECT_REFUSED;
 	}
 	char err[CURL_ERROR_SIZE + 64];
 	char *next = NULL;
 	if (redirect_target(v, *url, resp->location, &next, err, sizeof(err)) < 0) {
 		log_error("%s: %s", display, err);
-		return EXIT_UNAVAILABLE;
+		return REDIRECT_REFUSED;
 	}
 	log_debug("%s: following redirect to %s", display, next);
 	free(*url);
 	*url = next;
 	*redirected = true;
-	return -1;
+	return REDIRECT_FOLLOWED;
 }
 
 static const char *status_word(enum http_status st)
@@ -529,6 +542,136 @@ static const char *status_word(enum http_status st)
 	}
 }
 
+/* What one answer (or transport failure) means for the exchange. */
+enum verdict { V_DONE, V_RETRY, V_FAIL };
+struct decision {
+	enum verdict verdict;
+	long retry_after_s; /* V_RETRY: the server's floor in seconds, -1 for none */
+	int exit_code;      /* V_FAIL: logged already */
+};
+
+/* One exchange with the server: the request, and the policy that judges
+ * each answer.  The loop in exchange() does what every exchange shares:
+ * TLS failures, one redirect, backoff until the deadline. */
+struct exchange {
+	const char *method;
+	const char *display; /* for messages: the API path */
+	const char *const *headers;
+	const char *body;
+	/* Judges an answer (st == HTTP_OK) or a transport failure (err says
+	 * what); may rewrite err for the give-up message. */
+	struct decision (*decide)(struct exchange *x, enum http_status st,
+	                          struct http_response *resp, char *err, size_t errlen);
+	/* Logs why the exchange ends without an answer after the last retry. */
+	void (*give_up)(struct exchange *x, enum http_status st, const char *err, const char *why);
+	struct vault *v;
+	void *ctx;
+};
+
+static int exchange(struct exchange *x, char **url, struct http_response *resp)
+{
+	struct vault *v = x->v;
+	char err[CURL_ERROR_SIZE + 64] = "";
+	bool redirected = false;
+	for (unsigned attempt = 0;; attempt++) {
+		enum http_status st = http_request(v->http, x->method, *url, x->headers, x->body,
+		                                   request_budget(v), resp, err, sizeof(err));
+		if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
+			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY),
+			          err, v->ca_used ? v->ca_used : "none");
+			return EXIT_CONFIG;
+		}
+		if (st == HTTP_OK) {
+			enum redirect_outcome ro =
+			    follow_redirect(v, url, resp, &redirected, x->display);
+			if (ro == REDIRECT_REFUSED)
+				return EXIT_UNAVAILABLE;
+			if (ro == REDIRECT_FOLLOWED) {
+				attempt--; /* a redirect is no failed attempt */
+				continue;
+			}
+		}
+		struct decision d = x->decide(x, st, resp, err, sizeof(err));
+		if (d.verdict != V_RETRY)
+			return d.verdict == V_DONE ? 0 : d.exit_code;
+		const char *why = backoff(v, attempt, d.retry_after_s);
+		if (why) {
+			x->give_up(x, st, err, why);
+			return EXIT_UNAVAILABLE;
+		}
+	}
+}
+
+static const struct decision done = {V_DONE, -1, 0};
+
+static struct decision fail(int code)
+{
+	return (struct decision){V_FAIL, -1, code};
+}
+
+static struct decision retry(long retry_after_s)
+{
+	return (struct decision){V_RETRY, retry_after_s, 0};
+}
+
+/* Which answers to a request are worth asking again. */
+static bool retryable_code(long code)
+{
+	return code == 412 || code == 429 || (code >= 500 && code != 501);
+}
+
+static const char *const upgrade_msg = "Upgrading from non-versioned to versioned data";
+
+struct request_ctx {
+	struct vault_reply *reply;
+	int flags;
+};
+
+static struct decision decide_request(struct exchange *x, enum http_status st,
+                                      struct http_response *resp, char *err, size_t errlen)
+{
+	struct request_ctx *rc = x->ctx;
+	struct vault_reply *reply = rc->reply;
+	if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
+		log_error("%s: %s", x->display, err);
+		return fail(st == HTTP_E_TOO_LARGE ? EXIT_DATA : EXIT_UNAVAILABLE);
+	}
+	if (st != HTTP_OK) {
+		log_debug("%s: %s", x->display, err);
+		return retry(-1);
+	}
+	vault_reply_clear(reply); /* the previous attempt's */
+	reply->code = resp->code;
+	reply->body_len = resp->body.len;
+	reply->body = sb_steal(&resp->body);
+	if (reply->body_len)
+		jdoc_parse(reply->body, reply->body_len, &reply->doc);
+	bool again = retryable_code(reply->code);
+	if (reply->code == 400 && (rc->flags & VREQ_KV_UPGRADE)) {
+		const char *m = vault_error_message(reply);
+		again = m && strstr(m, upgrade_msg);
+	}
+	if (!again)
+		return done;
+	struct strbuf m = STRBUF_INIT;
+	vault_error_text(reply, &m);
+	snprintf(err, errlen, "HTTP %ld%s%s", reply->code, *m.buf ? ": " : "", m.buf);
+	sb_wipe(&m);
+	log_debug("%s: %s", x->display, err);
+	vault_reply_clear(reply);
+	return retry(resp->retry_after_s);
+}
+
+static void give_up_request(struct exchange *x, enum http_status st, const char *err,
+                            const char *why)
+{
+	if (st == HTTP_OK)
+		log_error("%s: %s; %s", x->display, err, why);
+	else
+		log_error("%s/v1/%s: %s: %s; %s", x->v->base, x->display, status_word(st), err,
+		          why);
+}
+
 int vault_request(struct vault *v, const char *method, const char *api_path, const char *query,
                   const char *body, int flags, struct vault_reply *reply)
 {
@@ -536,92 +679,34 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	    xasprintf("%s/v1/%s%s%s", v->base, api_path, query ? "?" : "", query ? query : "");
 	_cleanup_secret_ char *tokhdr = NULL;
 	_cleanup_free_ char *nshdr = NULL;
-	const char *headers[5];
+	const char *headers[4];
 	size_t nh = 0;
 	headers[nh++] = "X-Vault-Request: true";
-	if (v->token && !(flags & VREQ_NO_TOKEN)) {
-		tokhdr = xasprintf("X-Vault-Token: %s", v->token);
-		headers[nh++] = tokhdr;
-	}
-	if (v->namespace_) {
-		nshdr = xasprintf("X-Vault-Namespace: %s", v->namespace_);
-		headers[nh++] = nshdr;
-	}
+	if (v->token && !(flags & VREQ_NO_TOKEN))
+		headers[nh++] = tokhdr = xasprintf("X-Vault-Token: %s", v->token);
+	if (v->namespace_)
+		headers[nh++] = nshdr = xasprintf("X-Vault-Namespace: %s", v->namespace_);
 	headers[nh] = NULL;
 
 	memset(reply, 0, sizeof(*reply));
-	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
-	char err[CURL_ERROR_SIZE + 64];
-	bool redirected = false;
 	/* Messages name the namespace: the same path means another secret there. */
 	_cleanup_free_ char *display_ns =
 	    v->namespace_ ? xasprintf("%s (namespace %s)", api_path, v->namespace_) : NULL;
-	const char *display = display_ns ? display_ns : api_path;
-	for (unsigned attempt = 0;; attempt++) {
-		enum http_status st = http_request(v->http, method, url, headers, body,
-		                                   request_budget(v), &resp, err, sizeof(err));
-		long retry_after = -1;
-		if (st == HTTP_OK) {
-			long code = resp.code;
-			int fr = follow_redirect(v, &url, &resp, &redirected, display);
-			if (fr > 0) {
-				http_response_clear(&resp);
-				return fr;
-			}
-			if (fr < 0) {
-				attempt--;
-				continue;
-			}
-			reply->code = code;
-			reply->body_len = resp.body.len;
-			reply->body = sb_steal(&resp.body);
-			if (reply->body_len)
-				jdoc_parse(reply->body, reply->body_len, &reply->doc);
-			bool retry = retryable_code(code);
-			if (code == 400 && (flags & VREQ_KV_UPGRADE)) {
-				const char *m = vault_error_message(reply);
-				retry = m && strstr(m, upgrade_msg);
-			}
-			if (!retry)
-				break;
-			retry_after = resp.retry_after_s;
-			struct strbuf m = STRBUF_INIT;
-			vault_error_text(reply, &m);
-			snprintf(err, sizeof(err), "HTTP %ld%s%s", code, *m.buf ? ": " : "", m.buf);
-			sb_wipe(&m);
-			log_debug("%s: %s", display, err);
-			const char *why = backoff(v, attempt, retry_after);
-			if (why) {
-				log_error("%s: %s; %s", display, err, why);
-				http_response_clear(&resp);
-				vault_reply_clear(reply);
-				return EXIT_UNAVAILABLE;
-			}
-			vault_reply_clear(reply);
-			continue;
-		}
-		if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
-			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY),
-			          err, v->ca_used ? v->ca_used : "none");
-			http_response_clear(&resp);
-			return EXIT_CONFIG;
-		}
-		if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
-			log_error("%s: %s", display, err);
-			http_response_clear(&resp);
-			return st == HTTP_E_TOO_LARGE ? EXIT_DATA : EXIT_UNAVAILABLE;
-		}
-		log_debug("%s: %s", display, err);
-		const char *why = backoff(v, attempt, -1);
-		if (why) {
-			log_error("%s/v1/%s: %s: %s; %s", v->base, display, status_word(st), err,
-			          why);
-			http_response_clear(&resp);
-			return EXIT_UNAVAILABLE;
-		}
-	}
+	struct request_ctx rc = {reply, flags};
+	struct exchange x = {method,
+	                     display_ns ? display_ns : api_path,
+	                     headers,
+	                     body,
+	                     decide_request,
+	                     give_up_request,
+	                     v,
+	                     &rc};
+	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
+	int r = exchange(&x, &url, &resp);
 	http_response_clear(&resp);
-	return 0;
+	if (r)
+		vault_reply_clear(reply);
+	return r;
 }
 
 enum health_state {
@@ -644,7 +729,7 @@ static const char *const health_words[] = {
     "ready",
 };
 
-/* Health codes, see vault-api.md section 1: 200, 429 and 473 can serve;
+/* Health codes (doc/vault-api.md, "Health"): 200, 429 and 473 can serve;
  * 501 uninitialised and 503 sealed are waited out like 5xx; 472 and 530
  * may be a load balancer's passing choice, so they are waited out too. */
 static enum health_state health_of(long code)
@@ -666,92 +751,85 @@ static enum health_state health_of(long code)
 	}
 }
 
+struct health_ctx {
+	enum health_state last;
+	uint64_t started;
+};
+
+/* Logs a change of state: once per state, not once per attempt. */
+static void health_changed(const struct vault *v, struct health_ctx *hc, enum health_state hs,
+                           const char *err)
+{
+	if (hs == hc->last)
+		return;
+	if (hs == H_READY && hc->last == H_NONE)
+		log_debug("%s is ready", v->base);
+	else if (hs == H_READY)
+		log_info("%s is ready after %.1fs", v->base,
+		         (double)(now_ms() - hc->started) / 1000.0);
+	else
+		log_info("%s is %s (%s); waiting", v->base, health_words[hs], err);
+	hc->last = hs;
+}
+
+static struct decision decide_health(struct exchange *x, enum http_status st,
+                                     struct http_response *resp, char *err, size_t errlen)
+{
+	struct health_ctx *hc = x->ctx;
+	enum health_state hs = H_UNREACHABLE;
+	if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
+		log_error("%s: sys/health: %s", x->v->base, err);
+		return fail(EXIT_UNAVAILABLE);
+	}
+	if (st == HTTP_OK) {
+		hs = health_of(resp->code);
+		if (resp->code == 400 && !x->v->https && resp->body.buf &&
+		    strstr(resp->body.buf, "HTTP request to an HTTPS server")) {
+			log_error(
+			    "%s: the server speaks TLS (it answered \"Client sent an HTTP "
+			    "request to an HTTPS server\"): use https:// in --addr / VAULT_ADDR",
+			    x->v->base);
+			return fail(EXIT_CONFIG);
+		}
+		if (hs == H_NONE) {
+			log_error(
+			    "%s: sys/health answered HTTP %ld; not retried (is this the address "
+			    "of Vault's API?)",
+			    x->v->base, resp->code);
+			return fail(resp->code == 403 ? EXIT_NOPERM : EXIT_UNAVAILABLE);
+		}
+		snprintf(err, errlen, "HTTP %ld", resp->code);
+	}
+	health_changed(x->v, hc, hs, err);
+	if (hs == H_READY)
+		return done;
+	return retry(st == HTTP_OK ? resp->retry_after_s : -1);
+}
+
+static void give_up_health(struct exchange *x, enum http_status st, const char *err,
+                           const char *why)
+{
+	const struct health_ctx *hc = x->ctx;
+	log_error("%s is still %s (%s); %s%s", x->v->base, health_words[hc->last], err, why,
+	          x->v->addr_default ? "; no address was given and this is the default: set "
+	                               "--addr or VAULT_ADDR"
+	                             : "");
+}
+
 int vault_wait_ready(struct vault *v)
 {
 	static const char *const hdrs[] = {"X-Vault-Request: true", NULL};
 	_cleanup_free_ char *url =
 	    xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
+	struct health_ctx hc = {H_NONE, now_ms()};
+	struct exchange x = {"GET",         "sys/health",   hdrs, NULL,
+	                     decide_health, give_up_health, v,    &hc};
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
-	char err[CURL_ERROR_SIZE + 64] = "";
-	enum health_state last = H_NONE;
-	uint64_t started = now_ms();
-	bool redirected = false;
 	if (v->addr_default)
 		log_info("no --addr, VAULT_ADDR or BAO_ADDR given; using the default %s", v->base);
-	for (unsigned attempt = 0;; attempt++) {
-		enum http_status st = http_request(v->http, "GET", url, hdrs, NULL,
-		                                   request_budget(v), &resp, err, sizeof(err));
-		enum health_state hs;
-		long retry_after = -1;
-		if (st == HTTP_OK) {
-			long code = resp.code;
-			int fr = follow_redirect(v, &url, &resp, &redirected, "sys/health");
-			if (fr > 0) {
-				http_response_clear(&resp);
-				return fr;
-			}
-			if (fr < 0) {
-				attempt--;
-				continue;
-			}
-			hs = health_of(code);
-			if (code == 400 && !v->https && resp.body.buf &&
-			    strstr(resp.body.buf, "HTTP request to an HTTPS server")) {
-				log_error(
-				    "%s: the server speaks TLS (it answered \"Client sent an HTTP "
-				    "request to an HTTPS server\"): use https:// in --addr / "
-				    "VAULT_ADDR",
-				    v->base);
-				http_response_clear(&resp);
-				return EXIT_CONFIG;
-			}
-			if (hs == H_NONE) {
-				log_error(
-				    "%s: sys/health answered HTTP %ld; not retried (is this the "
-				    "address of Vault's API?)",
-				    v->base, code);
-				http_response_clear(&resp);
-				return code == 403 ? EXIT_NOPERM : EXIT_UNAVAILABLE;
-			}
-			snprintf(err, sizeof(err), "HTTP %ld", code);
-			retry_after = resp.retry_after_s;
-		} else if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
-			log_error("%s: TLS verification failed: %s (CA: %s)", v->base, err,
-			          v->ca_used ? v->ca_used : "none");
-			http_response_clear(&resp);
-			return EXIT_CONFIG;
-		} else if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
-			log_error("%s: sys/health: %s", v->base, err);
-			http_response_clear(&resp);
-			return EXIT_UNAVAILABLE;
-		} else {
-			hs = H_UNREACHABLE;
-		}
-		if (hs != last) {
-			if (hs == H_READY && last == H_NONE)
-				log_debug("%s is ready", v->base);
-			else if (hs == H_READY)
-				log_info("%s is ready after %.1fs", v->base,
-				         (double)(now_ms() - started) / 1000.0);
-			else
-				log_info("%s is %s (%s); waiting", v->base, health_words[hs], err);
-			last = hs;
-		}
-		if (hs == H_READY)
-			break;
-		const char *why = backoff(v, attempt, retry_after);
-		if (why) {
-			log_error("%s is still %s (%s); %s%s", v->base, health_words[hs], err, why,
-			          v->addr_default
-			              ? "; no address was given and this is the default: "
-			                "set --addr or VAULT_ADDR"
-			              : "");
-			http_response_clear(&resp);
-			return EXIT_UNAVAILABLE;
-		}
-	}
+	int r = exchange(&x, &url, &resp);
 	http_response_clear(&resp);
-	return 0;
+	return r;
 }
 
 const char *vault_namespace(const struct vault *v)
