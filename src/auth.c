@@ -9,6 +9,8 @@
 
 #include "files.h"
 #include "log.h"
+#include "secref.h"
+#include "strbuf.h"
 
 #define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -29,14 +31,14 @@ int auth_read_secret_file(const char *what, const char *path, char **out)
 		len--;
 	while (start < len && text[start] == ' ')
 		start++;
-	for (size_t i = start; i < len; i++)
-		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
-			log_error("%s %s: control character at byte %zu (only a trailing "
-			          "newline and surrounding spaces are allowed)",
-			          what, path, i + 1);
-			secure_free(text, full);
-			return EXIT_CONFIG;
-		}
+	const char *ctl = find_ctl(text + start, len - start);
+	if (ctl) {
+		log_error("%s %s: control character at byte %zu (only a trailing newline and "
+		          "surrounding spaces are allowed)",
+		          what, path, (size_t)(ctl - text) + 1);
+		secure_free(text, full);
+		return EXIT_CONFIG;
+	}
 	if (start == len) {
 		log_error("%s %s: file is empty", what, path);
 		secure_free(text, full);
@@ -100,11 +102,10 @@ static int token_prepare(const struct config *cfg, struct auth_state *st)
 		          "with --auth approle|kubernetes|jwt|cert");
 		return EXIT_CONFIG;
 	}
-	for (const char *p = cfg->token; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			log_error("VAULT_TOKEN: control character in the token");
-			return EXIT_CONFIG;
-		}
+	if (has_ctl(cfg->token, strlen(cfg->token))) {
+		log_error("VAULT_TOKEN: control character in the token");
+		return EXIT_CONFIG;
+	}
 	st->cred[0] = xstrdup(cfg->token);
 	return 0;
 }
@@ -143,11 +144,10 @@ static int approle_prepare(const struct config *cfg, struct auth_state *st)
 	if (cfg->secret_id_file)
 		return auth_read_secret_file("--secret-id-file", cfg->secret_id_file, &st->cred[1]);
 	if (cfg->secret_id) {
-		for (const char *p = cfg->secret_id; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-				log_error("--secret-id: control character in the value");
-				return EXIT_CONFIG;
-			}
+		if (has_ctl(cfg->secret_id, strlen(cfg->secret_id))) {
+			log_error("--secret-id: control character in the value");
+			return EXIT_CONFIG;
+		}
 		st->cred[1] = xstrdup(cfg->secret_id);
 	}
 	/* No secret ID at all suits a role with bind_secret_id=false. */
@@ -157,7 +157,7 @@ static int approle_prepare(const struct config *cfg, struct auth_state *st)
 /* Whether a wrapping token's creation path is the secret-id endpoint of
  * our mount: of --role if given, else of any role (the role ID already
  * pins the role: a secret ID of another role does not log in with it). */
-static bool creation_path_ok(const char *path, const char *mount, const char *role)
+bool auth_creation_path_ok(const char *path, const char *mount, const char *role)
 {
 	size_t ml = strlen(mount);
 	if (strncmp(path, "auth/", 5) != 0 || strncmp(path + 5, mount, ml) != 0 ||
@@ -217,7 +217,7 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 	}
 	const char *cpath =
 	    json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "creation_path");
-	if (!cpath || !creation_path_ok(cpath, st->mount, cfg->role)) {
+	if (!cpath || !auth_creation_path_ok(cpath, st->mount, cfg->role)) {
 		if (cfg->role)
 			log_error("%s: the wrapping token was made by %s, not by "
 			          "auth/%s/role/%s/secret-id: refusing to unwrap it (it may be a "
@@ -381,30 +381,20 @@ static void warn_unused_options(const struct config *cfg, const char *m)
 			log_warn("%s is ignored with --auth %s", uses[i].opt, m);
 }
 
-/* The mount without surrounding slashes; refuses what Vault's router
+/* The mount without surrounding slashes, or NULL for what Vault's router
  * would redirect or misread (empty, "." or ".." segments, controls). */
+char *auth_mount_parse(const char *mount)
+{
+	size_t n = strlen(mount);
+	trim_slashes(&mount, &n);
+	return n && secpath_valid(mount, n) ? xstrndup(mount, n) : NULL;
+}
+
 static int mount_of(const struct config *cfg, const char *method, char **out)
 {
-	const char *m = cfg->auth_mount ? cfg->auth_mount : method;
-	size_t n = strlen(m);
-	while (n && m[n - 1] == '/')
-		n--;
-	while (n && *m == '/')
-		m++, n--;
-	for (size_t i = 0, seg = 0; i <= n; i++) {
-		if (i < n && ((unsigned char)m[i] < 0x20 || m[i] == 0x7f))
-			goto bad;
-		if (i == n || m[i] == '/') {
-			size_t len = i - seg;
-			if (len == 0 || (len == 1 && m[seg] == '.') ||
-			    (len == 2 && m[seg] == '.' && m[seg + 1] == '.'))
-				goto bad;
-			seg = i + 1;
-		}
-	}
-	*out = xstrndup(m, n);
-	return 0;
-bad:
+	*out = auth_mount_parse(cfg->auth_mount ? cfg->auth_mount : method);
+	if (*out)
+		return 0;
 	log_error("--auth-mount '%s' is not a mount path like approle or k8s/cluster1",
 	          cfg->auth_mount);
 	return EXIT_USAGE;
@@ -474,15 +464,7 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 
 	struct strbuf path = STRBUF_INIT;
 	sb_adds(&path, "auth/");
-	for (const char *seg = st->mount;;) {
-		const char *slash = strchr(seg, '/');
-		size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
-		http_escape_segment(&path, seg, n);
-		if (!slash)
-			break;
-		sb_addc(&path, '/');
-		seg = slash + 1;
-	}
+	sb_add_path(&path, st->mount);
 	sb_adds(&path, "/login");
 
 	struct vault_reply rep = {0};
@@ -519,10 +501,7 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		goto out;
 	}
 	const char *tok = json_get_string(auth, "client_token");
-	bool clean = tok && *tok;
-	for (const char *p = tok; clean && *p; p++)
-		clean = (unsigned char)*p >= 0x20 && *p != 0x7f;
-	if (!clean) {
+	if (!tok || !*tok || has_ctl(tok, strlen(tok))) {
 		log_error("login with %s: HTTP %ld without a usable auth.client_token", who,
 		          rep.code);
 		r = EXIT_NOPERM;

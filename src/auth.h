@@ -56,4 +56,12 @@ void auth_clear(struct auth_state *st);
  * option in messages.  Returns 0 or EXIT_CONFIG after logging. */
 int auth_read_secret_file(const char *what, const char *path, char **out);
 
+/* Pure rules, exposed for tests/unit/test_auth.c. */
+/* --auth-mount without surrounding slashes (allocated), or NULL when it is
+ * empty or has an empty, "." or ".." segment or a control character. */
+char *auth_mount_parse(const char *mount);
+/* Whether a wrapping token's creation path is auth/MOUNT/role/ROLE/secret-id
+ * (any ROLE when role is NULL). */
+bool auth_creation_path_ok(const char *path, const char *mount, const char *role);
+
 #endif

@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 
+#include "files.h"
 #include "util.h"
 
 enum opt_kind {
@@ -463,7 +464,7 @@ static void print_help(void)
 
 static void strlist_add(struct strlist *l, const char *s)
 {
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	ARRAY_GROW(l->v, l->n);
 	l->v[l->n++] = xstrdup(s);
 }
 
@@ -532,7 +533,7 @@ static int add_map(struct config *cfg, const char *item, size_t n, const char *o
 		log_error("%s: '%s': %s", origin, copy, err);
 		return EXIT_USAGE;
 	}
-	cfg->maps = xrealloc(cfg->maps, (cfg->nmaps + 1) * sizeof(*cfg->maps));
+	ARRAY_GROW(cfg->maps, cfg->nmaps);
 	cfg->maps[cfg->nmaps].ref = ref;
 	cfg->maps[cfg->nmaps].env = xstrndup(env, envlen);
 	cfg->nmaps++;
@@ -571,18 +572,9 @@ static int add_tmpl(struct tmpl_spec **arr, size_t *n, const char *val, const ch
 		sp.text = xstrdup(text);
 	}
 	sp.origin = xasprintf("%s %s", origin, sp.name);
-	*arr = xrealloc(*arr, (*n + 1) * sizeof(**arr));
+	ARRAY_GROW(*arr, *n);
 	(*arr)[(*n)++] = sp;
 	return 0;
-}
-
-/* Leading and trailing slashes of a path given as (*s, *n) are dropped. */
-static void trim_slashes(const char **s, size_t *n)
-{
-	while (*n && (*s)[*n - 1] == '/')
-		(*n)--;
-	while (*n && **s == '/')
-		(*s)++, (*n)--;
 }
 
 static int set_service(struct config *cfg, const char *val, const char *origin)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "strbuf.h"
 #include "util.h"
 
 static bool name_is(const char *name, size_t n, const char *want)

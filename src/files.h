@@ -1,5 +1,5 @@
-/* Writing --file outputs: never half-written, never readable by others
- * unless asked. */
+/* Files: reading small ones whole, and writing --file outputs: never
+ * half-written, never readable by others unless asked. */
 #ifndef VAULTEXEC_FILES_H
 #define VAULTEXEC_FILES_H
 
@@ -22,5 +22,9 @@ void file_abort(const char *tmp);
  * temporary file beside it, leaving nothing behind.  Returns 0 or
  * EXIT_IOERR after logging the same line the run would. */
 int file_probe(const char *dest, mode_t mode);
+
+/* Reads a small file entirely (at most max bytes, else -1 with errno
+ * EFBIG).  The buffer is NUL-terminated; *len excludes the NUL. */
+int read_file_limited(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 struct http_client {
 	CURL *curl;
@@ -312,20 +313,4 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 		snprintf(err, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	sb_wipe(&resp->body);
 	return st;
-}
-
-void http_escape_segment(struct strbuf *out, const char *seg, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)seg[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-			sb_addc(out, (char)ch);
-		} else {
-			sb_addc(out, '%');
-			sb_addc(out, hex[ch >> 4]);
-			sb_addc(out, hex[ch & 15]);
-		}
-	}
 }

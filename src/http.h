@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
 #include "util.h"
 
 #define HTTP_MAX_BODY (1u << 20)
@@ -51,8 +52,5 @@ enum http_status http_request(struct http_client *c, const char *method, const c
                               const char *const *headers, const char *body, uint64_t timeout_ms,
                               struct http_response *resp, char *err, size_t errlen);
 void http_response_clear(struct http_response *resp);
-
-/* Percent-encodes one path segment (keeps unreserved characters). */
-void http_escape_segment(struct strbuf *out, const char *seg, size_t n);
 
 #endif

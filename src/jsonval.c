@@ -1,4 +1,5 @@
 #include "jsonval.h"
+#include "strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,12 @@ struct jdoc {
 
 struct scan {
 	struct tok *toks;
-	size_t n, cap;
+	size_t n;
 };
 
 static void push_tok(struct scan *s, struct tok t)
 {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->toks = xrealloc(s->toks, s->cap * sizeof(*s->toks));
-	}
+	ARRAY_GROW(s->toks, s->n);
 	s->toks[s->n++] = t;
 }
 
@@ -74,7 +72,7 @@ static void scan_tokens(const char *p, size_t len, struct scan *s)
 
 static void add_node(const cJSON ***arr, size_t *n, const cJSON *node)
 {
-	*arr = xrealloc(*arr, (*n + 1) * sizeof(**arr));
+	ARRAY_GROW(*arr, *n);
 	(*arr)[(*n)++] = node;
 }
 
@@ -98,7 +96,7 @@ static int match(struct jdoc *d, const struct scan *s, size_t *k, const cJSON *n
 	} else if (cJSON_IsNumber(node)) {
 		if (*k >= s->n || s->toks[*k].kind != TOK_NUMBER)
 			return -1;
-		d->nums = xrealloc(d->nums, (d->nnums + 1) * sizeof(*d->nums));
+		ARRAY_GROW(d->nums, d->nnums);
 		d->nums[d->nnums].node = node;
 		d->nums[d->nnums].text = xstrndup(d->text + s->toks[*k].start, s->toks[*k].len);
 		d->nnums++;
@@ -194,36 +192,7 @@ static const char *num_text(const struct jdoc *d, const cJSON *node)
 static void add_json_string(struct strbuf *out, const char *s)
 {
 	sb_addc(out, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			sb_adds(out, "\\\"");
-			break;
-		case '\\':
-			sb_adds(out, "\\\\");
-			break;
-		case '\n':
-			sb_adds(out, "\\n");
-			break;
-		case '\r':
-			sb_adds(out, "\\r");
-			break;
-		case '\t':
-			sb_adds(out, "\\t");
-			break;
-		case '\b':
-			sb_adds(out, "\\b");
-			break;
-		case '\f':
-			sb_adds(out, "\\f");
-			break;
-		default:
-			if (*p < 0x20)
-				sb_addf(out, "\\u%04x", *p);
-			else
-				sb_addc(out, (char)*p);
-		}
-	}
+	sb_add_json(out, s, strlen(s));
 	sb_addc(out, '"');
 }
 

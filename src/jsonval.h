@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "strbuf.h"
 #include "util.h"
 
 struct jdoc;

@@ -8,6 +8,7 @@
 
 #include "jsonval.h"
 #include "log.h"
+#include "strbuf.h"
 
 struct lease *lease_take(struct lease_set *ls, const struct vault_reply *rep, const char *path,
                          const char *method, const char *api_path, const char *body)
@@ -21,7 +22,7 @@ struct lease *lease_take(struct lease_set *ls, const struct vault_reply *rep, co
 	/* In range before the cast: a huge double would be UB. */
 	if (cJSON_IsNumber(d) && d->valuedouble > 0 && d->valuedouble < 1e15)
 		dur = (uint64_t)d->valuedouble;
-	ls->v = xrealloc(ls->v, (ls->n + 1) * sizeof(*ls->v));
+	ARRAY_GROW(ls->v, ls->n);
 	struct lease *l = &ls->v[ls->n++];
 	*l = (struct lease){
 	    .path = xstrdup(path),

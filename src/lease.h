@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "strbuf.h"
 #include "util.h"
 #include "vault.h"
 

@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include <mbedtls/platform_util.h>
+
+#include "strutil.h"
 
 static enum log_level g_level = LOG_INFO;
 static enum log_format g_format = LOG_TEXT;
@@ -26,33 +28,8 @@ bool log_enabled(enum log_level level)
 	return level <= g_level;
 }
 
-/* JSON string escaping for the json log format; messages are ours, but
- * may quote user-supplied names, so escape everything that needs it. */
-static void json_escape(struct strbuf *sb, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			sb_adds(sb, "\\\"");
-			break;
-		case '\\':
-			sb_adds(sb, "\\\\");
-			break;
-		case '\n':
-			sb_adds(sb, "\\n");
-			break;
-		case '\t':
-			sb_adds(sb, "\\t");
-			break;
-		default:
-			if (*p < 0x20)
-				sb_addf(sb, "\\u%04x", *p);
-			else
-				sb_addc(sb, (char)*p);
-		}
-	}
-}
-
+/* One line in a stack buffer: logging must not allocate (the allocator
+ * logs when it fails) nor depend on the modules that do. */
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
@@ -64,7 +41,9 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	struct strbuf sb = STRBUF_INIT;
+	/* Room for every byte of msg escaped as \u00XX, and the frame. */
+	char line[sizeof(msg) * 6 + 160];
+	int n;
 	if (g_format == LOG_JSON) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -72,19 +51,22 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		gmtime_r(&ts.tv_sec, &tm);
 		char when[32];
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		sb_addf(
-		    &sb,
+		n = snprintf(
+		    line, sizeof(line),
 		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"logger\":\"vaultexec\",\"msg\":\"",
 		    when, ts.tv_nsec / 1000000, level_names[level]);
-		json_escape(&sb, msg);
-		sb_adds(&sb, "\"}\n");
+		size_t len = (size_t)n;
+		for (const char *p = msg; *p; p++)
+			len += json_escape_byte((unsigned char)*p, line + len);
+		memcpy(line + len, "\"}\n", 3);
+		n = (int)(len + 3);
 	} else {
-		sb_addf(&sb, "vaultexec: %s: %s\n", level_names[level], msg);
+		n = snprintf(line, sizeof(line), "vaultexec: %s: %s\n", level_names[level], msg);
 	}
 	/* A single write keeps lines whole when many processes share stderr. */
-	ssize_t r = write(STDERR_FILENO, sb.buf, sb.len);
+	ssize_t r = write(STDERR_FILENO, line, (size_t)n);
 	(void)r;
-	sb_wipe(&sb);
+	mbedtls_platform_zeroize(line, sizeof(line));
 	errno = saved;
 }
 

@@ -20,6 +20,7 @@
 #include "render.h"
 #include "vaultenv.h"
 #include "vault.h"
+#include "strbuf.h"
 
 extern char **environ;
 

@@ -8,6 +8,7 @@
 #include "jsonval.h"
 #include "lease.h"
 #include "log.h"
+#include "strbuf.h"
 
 enum sec_state { S_PENDING, S_OK, S_MISSING, S_DELETED, S_DESTROYED, S_NO_DATA };
 
@@ -86,11 +87,8 @@ void plan_free(struct plan *p)
 
 static char *trimmed(const char *path)
 {
-	while (*path == '/')
-		path++;
 	size_t n = strlen(path);
-	while (n && path[n - 1] == '/')
-		n--;
+	trim_slashes(&path, &n);
 	return xstrndup(path, n);
 }
 
@@ -113,25 +111,11 @@ void plan_add(struct plan *p, const struct secref *ref)
 	_cleanup_free_ char *path = trimmed(ref->path ? ref->path : p->cfg->default_path);
 	if (find(p, path, ref->version, ref->params))
 		return;
-	p->s = xrealloc(p->s, (p->n + 1) * sizeof(*p->s));
+	ARRAY_GROW(p->s, p->n);
 	p->s[p->n] = (struct secret){.path = steal_pointer(&path),
 	                             .version = ref->version,
 	                             .params = ref->params ? xstrdup(ref->params) : NULL};
 	p->n++;
-}
-
-static void add_escaped_path(struct strbuf *sb, const char *path)
-{
-	const char *seg = path;
-	for (;;) {
-		const char *slash = strchr(seg, '/');
-		size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
-		http_escape_segment(sb, seg, n);
-		if (!slash)
-			break;
-		sb_addc(sb, '/');
-		seg = slash + 1;
-	}
 }
 
 char *plan_api_path(const char *mount, int kv_version, const char *path)
@@ -143,7 +127,7 @@ char *plan_api_path(const char *mount, int kv_version, const char *path)
 		rest = path + ml;
 	while (*rest == '/')
 		rest++;
-	add_escaped_path(&sb, mount);
+	sb_add_path(&sb, mount);
 	if (kv_version == 2) {
 		/* The KV v2 form secret/data/x is accepted as it is. */
 		if (strncmp(rest, "data/", 5) == 0)
@@ -152,7 +136,7 @@ char *plan_api_path(const char *mount, int kv_version, const char *path)
 	}
 	if (*rest) {
 		sb_addc(&sb, '/');
-		add_escaped_path(&sb, rest);
+		sb_add_path(&sb, rest);
 	}
 	return sb_steal(&sb);
 }
@@ -174,7 +158,7 @@ static char *guess_mount(const struct config *cfg, const char *path)
 }
 
 /* Asks sys/internal/ui/mounts, which answers for the longest mount prefix
- * of the path with the engine's type (vault-api.md section 2), once per
+ * of the path with the engine's type (doc/vault-api.md, "Reading secrets"), once per
  * mount.  Returns 0 with *mi filled (mi->mount NULL: the lookup was
  * refused, with the status in *refused), or an exit code after logging. */
 static int lookup_mount(struct plan *p, struct vault *v, const char *path, struct mount_info *mi,
@@ -187,7 +171,7 @@ static int lookup_mount(struct plan *p, struct vault *v, const char *path, struc
 		}
 	struct strbuf api = STRBUF_INIT;
 	sb_adds(&api, "sys/internal/ui/mounts/");
-	add_escaped_path(&api, path);
+	sb_add_path(&api, path);
 	struct vault_reply rep;
 	int r = vault_request(v, "GET", api.buf, NULL, NULL, 0, &rep);
 	sb_wipe(&api);
@@ -231,7 +215,7 @@ static int lookup_mount(struct plan *p, struct vault *v, const char *path, struc
 	          found.kv == K_KV2   ? " (KV v2)"
 	          : found.kv == K_KV1 ? " (KV v1)"
 	                              : "");
-	p->mounts = xrealloc(p->mounts, (p->nmounts + 1) * sizeof(*p->mounts));
+	ARRAY_GROW(p->mounts, p->nmounts);
 	p->mounts[p->nmounts++] = found;
 	*mi = found;
 	return 0;
@@ -275,7 +259,7 @@ static void set_api_path(struct plan *p, struct secret *s, const char *mount, in
 	s->kv = kv;
 	if (kv == K_PLAIN || !mount) {
 		struct strbuf sb = STRBUF_INIT;
-		add_escaped_path(&sb, s->path);
+		sb_add_path(&sb, s->path);
 		s->api_path = sb_steal(&sb);
 	} else {
 		s->api_path = plan_api_path(mount, kv, s->path);
@@ -354,7 +338,7 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 }
 
 /* A KV v2 404 with data.data null is a deleted or destroyed version; a
- * bare 404 is a missing secret (vault-api.md section 2). */
+ * bare 404 is a missing secret (doc/vault-api.md, "Reading secrets"). */
 static void read_v2_deleted(struct secret *s, const struct vault_reply *rep)
 {
 	const cJSON *data = json_get(jdoc_root(rep->doc), "data");
@@ -649,7 +633,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 		          s->disp, ref->field);
 		return EXIT_DATA;
 	}
-	p->vals = xrealloc(p->vals, (p->nvals + 1) * sizeof(*p->vals));
+	ARRAY_GROW(p->vals, p->nvals);
 	if (!sb.buf)
 		sb_grow(&sb, 0);
 	p->vals[p->nvals++] = sb;

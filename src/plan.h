@@ -12,6 +12,7 @@
 #include "config.h"
 #include "secref.h"
 #include "vault.h"
+#include "strbuf.h"
 
 struct plan;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 /* One inherited variable with references: either the whole value is
  * vault:PATH#FIELD[#VERSION], or ${vault:PATH#FIELD} appears inside it. */
@@ -54,7 +55,7 @@ static int parse_envref(const char *entry, struct envref *out)
 			          (size_t)(p - val) + 1);
 			return EXIT_USAGE;
 		}
-		out->refs = xrealloc(out->refs, (out->nrefs + 1) * sizeof(*out->refs));
+		ARRAY_GROW(out->refs, out->nrefs);
 		struct secref *r = &out->refs[out->nrefs];
 		int unparsable = secref_parse(s, (size_t)(e - s), r, err, sizeof(err)) < 0;
 		if (unparsable || !r->path) {
@@ -147,7 +148,7 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 			envref_clear(&r);
 			continue;
 		}
-		j->refs = xrealloc(j->refs, (j->nrefs + 1) * sizeof(*j->refs));
+		ARRAY_GROW(j->refs, j->nrefs);
 		j->refs[j->nrefs++] = r;
 		for (size_t i = 0; i < r.nrefs; i++)
 			plan_add(p, &r.refs[i]);
@@ -157,7 +158,7 @@ int job_prepare(struct job *j, const struct config *cfg, char **environ_, struct
 
 static void add_var(struct job *j, const char *name, struct strbuf *val, bool from_ref)
 {
-	j->vars = xrealloc(j->vars, (j->nvars + 1) * sizeof(*j->vars));
+	ARRAY_GROW(j->vars, j->nvars);
 	struct outvar *v = &j->vars[j->nvars++];
 	v->name = xstrdup(name);
 	v->from_env_ref = from_ref;
@@ -332,7 +333,7 @@ static int render_templates(struct job *j, struct plan *p)
 				sb_wipe(&out);
 				return EXIT_SOFTWARE;
 			}
-			j->files = xrealloc(j->files, (j->nfiles + 1) * sizeof(*j->files));
+			ARRAY_GROW(j->files, j->nfiles);
 			struct outfile *f = &j->files[j->nfiles++];
 			f->path = xstrdup(specs[i].name);
 			f->len = r == 1 ? 0 : out.len;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "util.h"
 
 int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_t errlen)
@@ -74,11 +75,10 @@ int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_
 		out->params = steal_pointer(&params);
 	}
 	/* Trim slashes at both ends of the path: "/secret/x/" means secret/x. */
-	const char *ps = s, *pe = q ? q : h1;
-	while (ps < pe && *ps == '/')
-		ps++;
-	while (pe > ps && pe[-1] == '/')
-		pe--;
+	const char *ps = s;
+	size_t plen = (size_t)((q ? q : h1) - s);
+	trim_slashes(&ps, &plen);
+	const char *pe = ps + plen;
 	if (ps == pe || !secpath_valid(ps, (size_t)(pe - ps))) {
 		snprintf(err, errlen,
 		         ps == pe ? "empty secret path before '#'"
@@ -100,10 +100,7 @@ int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_
 
 int secpath_valid(const char *path, size_t len)
 {
-	while (len && path[0] == '/')
-		path++, len--;
-	while (len && path[len - 1] == '/')
-		len--;
+	trim_slashes(&path, &len);
 	if (len == 0 || has_ctl(path, len))
 		return 0;
 	const char *end = path + len;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
 #include "util.h"
 
 struct secref {

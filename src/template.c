@@ -12,6 +12,7 @@
 
 #include "jsonval.h"
 #include "log.h"
+#include "strbuf.h"
 
 enum filter_kind {
 	F_URLENCODE,
@@ -60,9 +61,9 @@ struct ref_entry {
 
 struct tmpl {
 	struct node *nodes;
-	size_t nnodes, capnodes;
+	size_t nnodes;
 	struct ref_entry *refs;
-	size_t nrefs, caprefs;
+	size_t nrefs;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -77,24 +78,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Grows an array to hold at least need elements. */
-static void *grow_array(void *p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return p;
-	size_t n = *cap ? *cap : 4;
-	while (n < need) {
-		if (n > SIZE_MAX / 2 / size)
-			die(EXIT_SOFTWARE, "out of memory");
-		n *= 2;
-	}
-	*cap = n;
-	return xrealloc(p, n * size);
-}
-
 static struct node *add_node(struct tmpl *t)
 {
-	t->nodes = grow_array(t->nodes, &t->capnodes, t->nnodes + 1, sizeof(*t->nodes));
+	ARRAY_GROW(t->nodes, t->nnodes);
 	struct node *n = &t->nodes[t->nnodes++];
 	memset(n, 0, sizeof(*n));
 	n->ref = NO_REF;
@@ -177,7 +163,6 @@ static int parse_filters(const char *text, const char *open, const char **pp, st
                          bool *has_default, char *err, size_t errlen)
 {
 	const char *p = skip_space(*pp);
-	size_t cap = 0;
 	for (;;) {
 		if (*p == '\0') {
 			set_err(err, errlen, "column %zu: unterminated '{{'", col(text, open));
@@ -206,16 +191,16 @@ static int parse_filters(const char *text, const char *open, const char **pp, st
 			return -1;
 		}
 		size_t k;
-		for (k = 0; k < sizeof(filter_names) / sizeof(filter_names[0]); k++)
+		for (k = 0; k < ARRAY_SIZE(filter_names); k++)
 			if (strlen(filter_names[k].name) == nlen &&
 			    memcmp(filter_names[k].name, name, nlen) == 0)
 				break;
-		if (k == sizeof(filter_names) / sizeof(filter_names[0])) {
+		if (k == ARRAY_SIZE(filter_names)) {
 			set_err(err, errlen, "column %zu: unknown filter '%.*s'", col(text, name),
 			        name_len(nlen), name);
 			return -1;
 		}
-		n->filters = grow_array(n->filters, &cap, n->nfilters + 1, sizeof(*n->filters));
+		ARRAY_GROW(n->filters, n->nfilters);
 		struct filter *f = &n->filters[n->nfilters++];
 		f->kind = filter_names[k].kind;
 		f->arg = NULL;
@@ -296,7 +281,7 @@ static int parse_expr(struct tmpl *t, const char *text, const char **pp, struct 
 	}
 	flush_text(t, lit);
 	if (is_ref) {
-		t->refs = grow_array(t->refs, &t->caprefs, t->nrefs + 1, sizeof(*t->refs));
+		ARRAY_GROW(t->refs, t->nrefs);
 		tmp.ref = t->nrefs;
 		t->refs[t->nrefs].ref = ref;
 		t->refs[t->nrefs].has_default = has_default;
@@ -375,22 +360,6 @@ int tmpl_ref_has_default(const struct tmpl *t, size_t i)
 	return i < t->nrefs && t->refs[i].has_default;
 }
 
-static const char hexdigits[] = "0123456789ABCDEF";
-
-static void f_urlencode(struct strbuf *dst, const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			sb_addc(dst, (char)c);
-		} else {
-			char enc[3] = {'%', hexdigits[c >> 4], hexdigits[c & 15]};
-			sb_add(dst, enc, 3);
-		}
-	}
-}
-
 static void f_base64(struct strbuf *dst, const unsigned char *s, size_t n)
 {
 	if (n == 0)
@@ -403,53 +372,6 @@ static void f_base64(struct strbuf *dst, const unsigned char *s, size_t n)
 	mbedtls_base64_encode((unsigned char *)dst->buf + dst->len, need + 1, &olen, s, n);
 	dst->len += olen;
 	dst->buf[dst->len] = '\0';
-}
-
-static void f_json(struct strbuf *dst, const unsigned char *s, size_t n)
-{
-	sb_addc(dst, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-		switch (c) {
-		case '"':
-			sb_adds(dst, "\\\"");
-			break;
-		case '\\':
-			sb_adds(dst, "\\\\");
-			break;
-		case '\n':
-			sb_adds(dst, "\\n");
-			break;
-		case '\t':
-			sb_adds(dst, "\\t");
-			break;
-		case '\r':
-			sb_adds(dst, "\\r");
-			break;
-		case '\b':
-			sb_adds(dst, "\\b");
-			break;
-		case '\f':
-			sb_adds(dst, "\\f");
-			break;
-		default:
-			/* DEL is legal in JSON, but escaping it keeps the output
-			 * printable; bytes >= 0x80 are left for the consumer's
-			 * UTF-8 decoder to judge. */
-			if (c < 0x20 || c == 0x7f) {
-				char esc[6] = {'\\',
-				               'u',
-				               '0',
-				               '0',
-				               "0123456789abcdef"[c >> 4],
-				               "0123456789abcdef"[c & 15]};
-				sb_add(dst, esc, 6);
-			} else {
-				sb_addc(dst, (char)c);
-			}
-		}
-	}
-	sb_addc(dst, '"');
 }
 
 static void f_trim(struct strbuf *dst, const char *s, size_t n)
@@ -540,13 +462,15 @@ static int apply_filter(const struct filter *f, struct strbuf *dst, const struct
 	const unsigned char *us = (const unsigned char *)s;
 	switch (f->kind) {
 	case F_URLENCODE:
-		f_urlencode(dst, us, src->len);
+		sb_add_pct(dst, s, src->len);
 		break;
 	case F_BASE64:
 		f_base64(dst, us, src->len);
 		break;
 	case F_JSON:
-		f_json(dst, us, src->len);
+		sb_addc(dst, '"');
+		sb_add_json(dst, s, src->len);
+		sb_addc(dst, '"');
 		break;
 	case F_DEFAULT:
 		sb_add(dst, s, src->len);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "secref.h"
+#include "strbuf.h"
 #include "util.h"
 
 struct tmpl;

@@ -15,7 +15,7 @@
 
 #include "log.h"
 
-static _Noreturn void oom(void)
+_Noreturn void xalloc_failed(void)
 {
 	die(EXIT_SOFTWARE, "out of memory");
 }
@@ -24,7 +24,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom();
+		xalloc_failed();
 	return p;
 }
 
@@ -32,7 +32,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom();
+		xalloc_failed();
 	return p;
 }
 
@@ -40,7 +40,7 @@ void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (!q)
-		oom();
+		xalloc_failed();
 	return q;
 }
 
@@ -57,21 +57,39 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0)
+		xalloc_failed();
+	char *p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, again);
+	va_end(again);
+	return p;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
-	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		oom();
-	sb_grow(&sb, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(sb.buf, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	sb.len = (size_t)n;
-	return sb_steal(&sb);
+	return p;
+}
+
+void *array_grow(void *p, size_t n, size_t size)
+{
+	if (p && n != 0 && (n < 4 || (n & (n - 1)) != 0))
+		return p;
+	size_t cap = 4;
+	while (cap <= n) {
+		if (cap > SIZE_MAX / 2 / size)
+			xalloc_failed();
+		cap *= 2;
+	}
+	return xrealloc(p, cap * size);
 }
 
 void secure_free(void *p, size_t n)
@@ -105,93 +123,6 @@ void close_fdp(int *fd)
 void secure_free_strp(char **s)
 {
 	secure_free_str(*s);
-}
-
-void sb_grow(struct strbuf *sb, size_t extra)
-{
-	if (extra > SIZE_MAX / 2 - sb->len - 1)
-		oom();
-	size_t need = sb->len + extra + 1;
-	if (need <= sb->cap)
-		return;
-	size_t cap = sb->cap ? sb->cap : 64;
-	while (cap < need)
-		cap *= 2;
-	/* Never realloc: the old block may hold a secret that must be wiped. */
-	char *nb = xmalloc(cap);
-	if (sb->buf) {
-		memcpy(nb, sb->buf, sb->len);
-		secure_free(sb->buf, sb->cap);
-	}
-	sb->buf = nb;
-	sb->cap = cap;
-	sb->buf[sb->len] = '\0';
-}
-
-void sb_add(struct strbuf *sb, const void *data, size_t n)
-{
-	sb_grow(sb, n);
-	if (n)
-		memcpy(sb->buf + sb->len, data, n);
-	sb->len += n;
-	sb->buf[sb->len] = '\0';
-}
-
-void sb_adds(struct strbuf *sb, const char *s)
-{
-	sb_add(sb, s, strlen(s));
-}
-
-void sb_addc(struct strbuf *sb, char c)
-{
-	sb_add(sb, &c, 1);
-}
-
-void sb_addf(struct strbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		oom();
-	sb_grow(sb, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	sb->len += (size_t)n;
-}
-
-char *sb_steal(struct strbuf *sb)
-{
-	if (!sb->buf)
-		sb_grow(sb, 0);
-	char *p = sb->buf;
-	sb->buf = NULL;
-	sb->len = sb->cap = 0;
-	return p;
-}
-
-void sb_reset(struct strbuf *sb)
-{
-	if (sb->buf)
-		mbedtls_platform_zeroize(sb->buf, sb->cap);
-	sb->len = 0;
-}
-
-void sb_wipe(struct strbuf *sb)
-{
-	secure_free(sb->buf, sb->cap);
-	sb->buf = NULL;
-	sb->len = sb->cap = 0;
-}
-
-const char *find_ctl(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return s + i;
-	return NULL;
 }
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -273,51 +204,6 @@ uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int read_file_limited(const char *path, size_t max, char **out, size_t *len)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -1;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		return -1;
-	}
-	struct strbuf sb = STRBUF_INIT;
-	sb_grow(&sb, 4096);
-	for (;;) {
-		if (sb.len > max) {
-			sb_wipe(&sb);
-			errno = EFBIG;
-			return -1;
-		}
-		sb_grow(&sb, 4096);
-		ssize_t r = read(fd, sb.buf + sb.len, sb.cap - sb.len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int saved = errno;
-			sb_wipe(&sb);
-			errno = saved;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		sb.len += (size_t)r;
-		sb.buf[sb.len] = '\0';
-	}
-	if (sb.len > max) {
-		sb_wipe(&sb);
-		errno = EFBIG;
-		return -1;
-	}
-	*len = sb.len;
-	*out = sb_steal(&sb);
-	return 0;
 }
 
 uint64_t random_u64(void)

@@ -1,8 +1,9 @@
-/* Small shared helpers: memory, growable buffers, bounded number parsing,
- * durations, time, files.  Nothing here knows about Vault. */
+/* Small shared helpers: memory, bounded number parsing, durations, time.
+ * Nothing here knows about Vault.  Strings: strutil.h and strbuf.h. */
 #ifndef VAULTEXEC_UTIL_H
 #define VAULTEXEC_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,15 @@ enum exit_code {
 #define UNUSED __attribute__((unused))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Makes room for element n of an array that holds n elements.  The
+ * capacity is implied by n (the power of two above n, at least 4), so an
+ * array needs only its count: ARRAY_GROW(v, n); v[n++] = x.  Every push
+ * to one array must go through it (never a plain realloc to n + 1). */
+void *array_grow(void *p, size_t n, size_t size);
+#define ARRAY_GROW(a, n) ((a) = array_grow((a), (n), sizeof(*(a))))
+
 /* Allocation failure is fatal: there is nothing sensible to fall back to. */
+_Noreturn void xalloc_failed(void);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
@@ -33,6 +42,7 @@ char *xstrndup(const char *s, size_t n);
 /* nonnull: GCC 12 with -fsanitize=undefined otherwise warns of a "null
  * format string" reaching vsnprintf, which breaks the sanitizer build. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), nonnull(1)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0), nonnull(1)));
 
 /* Wipe then free; for anything that may hold a secret. */
 void secure_free(void *p, size_t n);
@@ -55,34 +65,6 @@ static inline void *steal_ptr_impl(void *pp)
 }
 #define steal_pointer(pp) steal_ptr_impl(pp)
 
-/* A growable byte buffer, always NUL-terminated.  Buffers that held
- * secrets are released with sb_wipe(). */
-struct strbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-};
-#define STRBUF_INIT        \
-	{                  \
-		NULL, 0, 0 \
-	}
-void sb_grow(struct strbuf *sb, size_t extra);
-void sb_add(struct strbuf *sb, const void *data, size_t n);
-void sb_adds(struct strbuf *sb, const char *s);
-void sb_addc(struct strbuf *sb, char c);
-void sb_addf(struct strbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), nonnull(2)));
-char *sb_steal(struct strbuf *sb); /* returns buf (never NULL), resets sb */
-void sb_reset(struct strbuf *sb);  /* keeps the allocation, wipes content */
-void sb_wipe(struct strbuf *sb);   /* zeroize and free */
-
-/* The first control character (below 0x20, or DEL) of s[0..n), or NULL. */
-const char *find_ctl(const char *s, size_t n);
-static inline bool has_ctl(const char *s, size_t n)
-{
-	return find_ctl(s, n) != NULL;
-}
-
 /* Bounded unsigned integer parse of the whole string, decimal only.
  * Returns 0 on success, -1 on empty, junk, or out of [min, max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
@@ -98,10 +80,6 @@ int parse_go_bool(const char *s, bool *out);
 
 /* Monotonic clock in milliseconds. */
 uint64_t now_ms(void);
-
-/* Reads a small file entirely (at most max bytes, else -1 with errno
- * EFBIG).  The buffer is NUL-terminated; *len excludes the NUL. */
-int read_file_limited(const char *path, size_t max, char **out, size_t *len);
 
 /* Random 64-bit value from getrandom(); falls back to time and pid. */
 uint64_t random_u64(void);

@@ -11,7 +11,9 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "log.h"
+#include "strbuf.h"
 
 /* Backoff between attempts: full jitter over an exponentially growing
  * window, so containers started together spread out instead of retrying

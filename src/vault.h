@@ -1,5 +1,5 @@
 /* The Vault (and OpenBao) HTTP API: URLs, headers, the readiness wait, and
- * the retry policy.  See ../shared/vault-api.md for the semantics. */
+ * the retry policy.  doc/vault-api.md says what it relies on. */
 #ifndef VAULTEXEC_VAULT_H
 #define VAULTEXEC_VAULT_H
 

@@ -12,8 +12,10 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/platform_util.h>
 
+#include "files.h"
 #include "http.h"
 #include "log.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define K8S_JWT_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -56,7 +58,7 @@ static const char *const scrub_names[] = {
     "VAULT_ENV_FROM_PATH",
     "VAULT_ENV_DELAY",
 };
-enum { NSCRUB = sizeof(scrub_names) / sizeof(scrub_names[0]), LOGIN_KEPT = 15 };
+enum { NSCRUB = ARRAY_SIZE(scrub_names), LOGIN_KEPT = 15 };
 
 /* vault-env's login methods that vaultexec has no equivalent for. */
 static const char *const unsupported_auth[] = {"aws-ec2", "aws-iam", "gcp-gce",
@@ -81,7 +83,7 @@ struct envlist {
 
 static void el_add(struct envlist *l, char *entry)
 {
-	l->v = xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
+	ARRAY_GROW(l->v, l->n + 1); /* and the NULL after it */
 	l->v[l->n++] = entry;
 	l->v[l->n] = NULL;
 }
@@ -220,7 +222,7 @@ char *vaultenv_template(const char *path, unsigned long long version, const char
 			const char *fn = q;
 			while (q < e && *q != ' ' && *q != '|')
 				q++;
-			size_t k = 0, nfuncs = sizeof(funcs) / sizeof(funcs[0]);
+			size_t k = 0, nfuncs = ARRAY_SIZE(funcs);
 			while (k < nfuncs && !(strlen(funcs[k].go) == (size_t)(q - fn) &&
 			                       memcmp(funcs[k].go, fn, (size_t)(q - fn)) == 0))
 				k++;
@@ -323,9 +325,9 @@ static int write_path(const char *name, const char *path, const char *body, stru
 			break;
 		}
 		sb_addc(out, c == o->child ? '?' : '&');
-		http_escape_segment(out, c->string, strlen(c->string));
+		sb_add_pct(out, c->string, strlen(c->string));
 		sb_addc(out, '=');
-		http_escape_segment(out, v, strlen(v));
+		sb_add_pct(out, v, strlen(v));
 	}
 	/* cJSON frees without wiping: the body may hold a secret. */
 	for (cJSON *c = o ? o->child : NULL; c; c = c->next)
@@ -373,7 +375,7 @@ static int ref_template(const struct transit *tr, const char *name, const char *
 		if (check_ref(name, dec, "plaintext"))
 			return EXIT_USAGE;
 		sb_addf(out, "{{ %s?ciphertext=", dec);
-		http_escape_segment(out, ref, n);
+		sb_add_pct(out, ref, n);
 		sb_adds(out, "#plaintext | base64decode }}");
 		return 0;
 	}
@@ -512,7 +514,7 @@ static const char *log_level_of(const char *v)
 		const char *name;
 		int level;
 	} names[] = {{"debug", -4}, {"info", 0}, {"warn", 4}, {"error", 8}};
-	for (size_t i = 0; v && i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
 		size_t n = strlen(names[i].name);
 		if (strncasecmp(v, names[i].name, n) != 0)
 			continue;
@@ -559,7 +561,7 @@ static int auth_settings(struct settings *s, char **in, bool login, bool *logs_i
 		return 0;
 	}
 	const char *m = nonempty(in, "VAULT_AUTH_METHOD");
-	for (size_t i = 0; m && i < sizeof(unsupported_auth) / sizeof(unsupported_auth[0]); i++)
+	for (size_t i = 0; m && i < ARRAY_SIZE(unsupported_auth); i++)
 		if (strcmp(m, unsupported_auth[i]) == 0) {
 			log_error("VAULT_AUTH_METHOD=%s: vaultexec cannot log in with %s; use jwt "
 			          "(the default) or kubernetes, give a token (VAULT_TOKEN, "
@@ -649,7 +651,7 @@ static int from_paths(char **in, struct extras *x)
 				    (int)n, p);
 				return EXIT_USAGE;
 			}
-			x->from = xrealloc(x->from, (x->nfrom + 1) * sizeof(*x->from));
+			ARRAY_GROW(x->from, x->nfrom);
 			x->from[x->nfrom++] =
 			    (struct secref){xstrndup(ps, pl), xstrdup(""), v, NULL};
 		}
@@ -735,7 +737,7 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 			char *text;
 			if ((r = value_template(&tr, name, eq + 1, &text)))
 				return r;
-			x->envs = xrealloc(x->envs, (x->nenvs + 1) * sizeof(*x->envs));
+			ARRAY_GROW(x->envs, x->nenvs);
 			x->envs[x->nenvs++] =
 			    (struct tmpl_spec){xstrdup(name), text, xstrdup(name)};
 			continue;
@@ -779,7 +781,7 @@ static int apply_extras(struct config *cfg, struct extras *x)
 			taken = strcmp(cfg->maps[j].env, x->envs[i].name) == 0;
 		if (taken)
 			continue;
-		cfg->envs = xrealloc(cfg->envs, (cfg->nenvs + 1) * sizeof(*cfg->envs));
+		ARRAY_GROW(cfg->envs, cfg->nenvs);
 		cfg->envs[cfg->nenvs++] = x->envs[i];
 		memset(&x->envs[i], 0, sizeof(x->envs[i]));
 	}

@@ -10,6 +10,7 @@
 #include "fuzz_common.h"
 #include "jsonval.h"
 #include "vault.h"
+#include "strbuf.h"
 
 static int depth_budget;
 

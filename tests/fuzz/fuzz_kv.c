@@ -25,6 +25,7 @@
 #include "plan.h"
 #include "render.h"
 #include "vault.h"
+#include "strbuf.h"
 
 static const char *sock;
 

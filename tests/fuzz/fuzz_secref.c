@@ -1,7 +1,7 @@
 /* Field references and the path handling around them: secref_parse (the
  * FIELD, PATH#FIELD, PATH#FIELD#VERSION and PATH?PARAMS#FIELD of --map, templates and
  * vault: references), plan_api_path (KV path to API path, every segment
- * escaped), http_escape_segment and render_map_all_name.
+ * escaped), sb_add_pct and render_map_all_name.
  *
  * Input: REF \0 MOUNT \0 PREFIX; a missing piece is taken as empty. */
 #include <stdbool.h>
@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "render.h"
 #include "secref.h"
+#include "strbuf.h"
 
 static bool unreserved(char c)
 {
@@ -93,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	struct strbuf sb = STRBUF_INIT;
-	http_escape_segment(&sb, s.v[0], strlen(s.v[0]));
+	sb_add_pct(&sb, s.v[0], strlen(s.v[0]));
 	if (sb.buf)
 		check_escaped(sb.buf, false);
 	sb_wipe(&sb);

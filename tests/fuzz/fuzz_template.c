@@ -9,6 +9,7 @@
 
 #include "fuzz_common.h"
 #include "template.h"
+#include "strbuf.h"
 
 struct answers {
 	struct fz_split *s;

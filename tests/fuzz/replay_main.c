@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "files.h"
 #include "fuzz_common.h"
 
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)

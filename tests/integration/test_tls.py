@@ -303,7 +303,7 @@ def test_default_address_is_https_127_0_0_1_8200(fake_factory, pki, vx):
 def test_tls_configuration_errors_not_waited_out(bao, bao_tls, vx, case):
     """A certificate the client rejects, or TLS spoken to a plain-HTTP
     server, will not fix itself: fail without waiting for the --wait
-    deadline (vault-api.md section 1: "configuration error; do not retry")."""
+    deadline (doc/vault-api.md, "Health": a configuration error, not waited out)."""
     name = vx.name("x")
     if case == "tls-to-plaintext-server":
         addr, opts = bao.addr.replace("http://", "https://"), []

@@ -6,6 +6,7 @@
 #include "exec.h"
 #include "render.h"
 #include "tap.h"
+#include "strbuf.h"
 #include "util.h"
 
 static struct strbuf joined = STRBUF_INIT;

@@ -3,6 +3,7 @@
 
 #include "jsonval.h"
 #include "tap.h"
+#include "strbuf.h"
 #include "util.h"
 
 static struct strbuf result = STRBUF_INIT;

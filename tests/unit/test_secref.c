@@ -3,6 +3,7 @@
 
 #include "secref.h"
 #include "tap.h"
+#include "strbuf.h"
 
 static struct secref ref;
 static char err[128];

@@ -4,6 +4,7 @@
 
 #include "tap.h"
 #include "template.h"
+#include "strbuf.h"
 #include "util.h"
 
 struct kv {

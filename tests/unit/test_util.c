@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "tap.h"
+#include "strbuf.h"
 #include "util.h"
 #include "vault.h"
 
