@@ -188,6 +188,24 @@ static int wrapping_refused(const char *what, const char *step, const struct vau
 	return EXIT_NOPERM;
 }
 
+/* One call to sys/wrapping/...; 0 with a 200 answer in *rep, else the
+ * exit code after logging (rep released). */
+static int wrapping_call(struct vault *v, const char *what, const char *step, const char *body,
+                         int flags, struct vault_reply *rep)
+{
+	int r = vault_request(v, "POST", step, NULL, body, flags, rep);
+	if (r || rep->code == 200)
+		return r;
+	r = wrapping_refused(what, step, rep);
+	vault_reply_clear(rep);
+	return r;
+}
+
+static const char *reply_data_string(const struct vault_reply *rep, const char *key)
+{
+	return json_get_string(json_get(rep->doc ? jdoc_root(rep->doc) : NULL, "data"), key);
+}
+
 /* Looks the wrapping token up (without using it), checks where it was
  * made, then unwraps it, as the Vault agent does.  The unwrap sends the
  * wrapping token as X-Vault-Token and no body: sending it in both burns it. */
@@ -200,23 +218,16 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 	if (!req)
 		die(EXIT_SOFTWARE, "out of memory");
 	add_string(req, "token", st->cred[1]);
-	char *body = cJSON_PrintUnformatted(req);
+	struct strbuf body = STRBUF_INIT;
+	json_print_flat(req, &body);
 	wipe_json(req);
 	cJSON_Delete(req);
-	if (!body)
-		die(EXIT_SOFTWARE, "out of memory");
 	struct vault_reply rep;
-	int r = vault_request(v, "POST", "sys/wrapping/lookup", NULL, body, VREQ_NO_TOKEN, &rep);
-	secure_free_str(body);
+	int r = wrapping_call(v, what, "sys/wrapping/lookup", body.buf, VREQ_NO_TOKEN, &rep);
+	sb_wipe(&body);
 	if (r)
 		return r;
-	if (rep.code != 200) {
-		r = wrapping_refused(what, "sys/wrapping/lookup", &rep);
-		vault_reply_clear(&rep);
-		return r;
-	}
-	const char *cpath =
-	    json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "creation_path");
+	const char *cpath = reply_data_string(&rep, "creation_path");
 	if (!cpath || !auth_creation_path_ok(cpath, st->mount, cfg->role)) {
 		if (cfg->role)
 			log_error("%s: the wrapping token was made by %s, not by "
@@ -236,17 +247,11 @@ static int approle_unwrap(struct vault *v, const struct config *cfg, struct auth
 	vault_reply_clear(&rep);
 
 	vault_set_token(v, st->cred[1]);
-	r = vault_request(v, "POST", "sys/wrapping/unwrap", NULL, NULL, 0, &rep);
+	r = wrapping_call(v, what, "sys/wrapping/unwrap", NULL, 0, &rep);
 	vault_set_token(v, NULL);
 	if (r)
 		return r;
-	if (rep.code != 200) {
-		r = wrapping_refused(what, "sys/wrapping/unwrap", &rep);
-		vault_reply_clear(&rep);
-		return r;
-	}
-	const char *sid =
-	    json_get_string(json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "data"), "secret_id");
+	const char *sid = reply_data_string(&rep, "secret_id");
 	if (!sid || !*sid) {
 		log_error("%s: the unwrapped response holds no data.secret_id", what);
 		vault_reply_clear(&rep);
@@ -458,9 +463,9 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 	if (!body)
 		die(EXIT_SOFTWARE, "out of memory");
 	int r = st->method->login_body(v, cfg, st, body);
-	char *text = r ? NULL : cJSON_PrintUnformatted(body);
-	if (!r && !text)
-		die(EXIT_SOFTWARE, "out of memory");
+	struct strbuf text = STRBUF_INIT;
+	if (!r)
+		json_print_flat(body, &text);
 
 	struct strbuf path = STRBUF_INIT;
 	sb_adds(&path, "auth/");
@@ -469,8 +474,8 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 
 	struct vault_reply rep = {0};
 	if (!r)
-		r = vault_request(v, "POST", path.buf, NULL, text, VREQ_NO_TOKEN, &rep);
-	secure_free_str(text);
+		r = vault_request(v, "POST", path.buf, NULL, text.buf, VREQ_NO_TOKEN, &rep);
+	sb_wipe(&text);
 	if (r)
 		goto out;
 	const cJSON *auth = json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "auth");

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
+#include <mbedtls/platform_util.h>
 
 #include "log.h"
 #include "strbuf.h"
@@ -40,6 +42,24 @@ static void trim_header_value(const char **v, size_t *n)
 		(*n)--;
 }
 
+long http_parse_retry_after(const char *v, size_t n)
+{
+	char tmp[64];
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, v, n);
+	tmp[n] = '\0';
+	uint64_t secs;
+	if (parse_u64(tmp, 0, 86400, &secs) == 0)
+		return (long)secs;
+	/* An HTTP-date; a date in the past means now. */
+	time_t when = curl_getdate(tmp, NULL);
+	if (when == -1)
+		return -1;
+	time_t now = time(NULL);
+	return when > now ? (long)(when - now) : 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_response *resp = ((void **)userp)[0];
@@ -55,22 +75,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 		const char *v = data + sizeof(ra) - 1;
 		size_t vn = n - (sizeof(ra) - 1);
 		trim_header_value(&v, &vn);
-		char tmp[64];
-		if (vn < sizeof(tmp)) {
-			memcpy(tmp, v, vn);
-			tmp[vn] = '\0';
-			uint64_t secs;
-			if (parse_u64(tmp, 0, 86400, &secs) == 0) {
-				resp->retry_after_s = (long)secs;
-			} else {
-				/* An HTTP-date; a date in the past means now. */
-				time_t when = curl_getdate(tmp, NULL);
-				if (when != -1) {
-					time_t now = time(NULL);
-					resp->retry_after_s = when > now ? (long)(when - now) : 0;
-				}
-			}
-		}
+		long secs = http_parse_retry_after(v, vn);
+		if (secs >= 0)
+			resp->retry_after_s = secs;
 	}
 	return n;
 }
@@ -79,7 +86,11 @@ int http_client_new(struct http_client **out, const struct http_tls *tls, const 
 {
 	static bool global_done;
 	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		/* libcurl copies our headers (X-Vault-Token) into its request
+		 * buffer and the answers (secrets) into its receive buffers: let
+		 * it free through wipe_free and grow through wipe_realloc. */
+		if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wipe_free, wipe_realloc,
+		                         strdup, calloc) != CURLE_OK)
 			return -1;
 		global_done = true;
 	}
@@ -151,15 +162,17 @@ static char *apply_server_name(struct http_client *c, const char *url)
 	return ret;
 }
 
-static enum http_status classify(CURLcode rc, struct http_client *c)
+enum http_status http_classify(int code, bool too_large)
 {
-	switch (rc) {
+	switch ((CURLcode)code) {
 	case CURLE_OK:
 		return HTTP_OK;
 	case CURLE_WRITE_ERROR:
-		return c->too_large ? HTTP_E_TOO_LARGE : HTTP_E_OTHER;
+		return too_large ? HTTP_E_TOO_LARGE : HTTP_E_OTHER;
 	case CURLE_OPERATION_TIMEDOUT:
 		return HTTP_E_TIMEOUT;
+	case CURLE_FILESIZE_EXCEEDED:
+		return HTTP_E_TOO_LARGE;
 	case CURLE_PEER_FAILED_VERIFICATION:
 #if LIBCURL_VERSION_NUM >= 0x074600
 	case CURLE_SSL_ISSUER_ERROR:
@@ -188,15 +201,107 @@ static enum http_status classify(CURLcode rc, struct http_client *c)
 
 /* How the TLS libraries report a server that answered a ClientHello with
  * plain HTTP: OpenSSL and mbedtls wordings. */
-static bool plaintext_reply(const char *errbuf)
+bool http_plaintext_reply(const char *errbuf)
 {
 	static const char *const marks[] = {"wrong version number", "packet length too long",
 	                                    "unknown protocol",     "invalid SSL record",
 	                                    "INVALID_RECORD",       "record layer failure"};
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++)
 		if (strstr(errbuf, marks[i]))
 			return true;
 	return false;
+}
+
+/* The header list holds X-Vault-Token: wipe every copy before freeing. */
+static void slist_wipe_free(struct curl_slist *l)
+{
+	for (struct curl_slist *p = l; p; p = p->next)
+		if (p->data)
+			mbedtls_platform_zeroize(p->data, strlen(p->data));
+	curl_slist_free_all(l);
+}
+
+static void set_tls_options(struct http_client *c, CURL *h)
+{
+	if (c->tls.ca_file) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->tls.ca_file);
+		/* A CA file replaces the system roots, so drop the default
+		 * directory some builds also trust. */
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (c->tls.ca_blob) {
+		struct curl_blob blob = {(void *)c->tls.ca_blob, c->tls.ca_blob_len,
+		                         CURL_BLOB_NOCOPY};
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+	}
+	if (c->tls.client_cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->tls.client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->tls.client_key);
+	}
+	if (c->tls.skip_verify) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
+static void set_options(struct http_client *c, CURL *h, const char *method, const char *body,
+                        uint64_t timeout_ms, void **ctx, char *errbuf)
+{
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "vaultexec/" VAULTEXEC_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* Without it a timed-out request still waits for the threaded
+	 * resolver to finish, so --request-timeout would not bound DNS. */
+	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
+#endif
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+	if (c->unix_socket)
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	set_tls_options(c, h);
+}
+
+/* The status and err of a finished transfer. */
+static enum http_status outcome(struct http_client *c, CURLcode rc, const char *errbuf,
+                                struct http_response *resp, char *err, size_t errlen)
+{
+	enum http_status st = http_classify(rc, c->too_large);
+	if (st == HTTP_OK) {
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->code);
+		return HTTP_OK;
+	}
+	/* A TLS handshake answered in plain HTTP is a configuration error
+	 * (http:// server, https:// address), not something to wait out. */
+	if (rc == CURLE_SSL_CONNECT_ERROR && http_plaintext_reply(errbuf)) {
+		snprintf(err, errlen, "%s (is the server plain HTTP? then use http:// in --addr)",
+		         errbuf);
+		return HTTP_E_TLS_CONFIG;
+	}
+	if (st == HTTP_E_TOO_LARGE)
+		snprintf(err, errlen, "response body too large (over %u bytes)", HTTP_MAX_BODY);
+	else
+		snprintf(err, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	sb_wipe(&resp->body);
+	return st;
 }
 
 enum http_status http_request(struct http_client *c, const char *method, const char *url,
@@ -237,80 +342,11 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 		hl = curl_slist_append(hl, *p);
 	/* curl adds "Expect: 100-continue" to some POSTs; Vault never needs it. */
 	hl = curl_slist_append(hl, "Expect:");
-
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "vaultexec/" VAULTEXEC_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075700
-	/* Without it a timed-out request still waits for the threaded
-	 * resolver to finish, so --request-timeout would not bound DNS. */
-	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
-#endif
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
-	if (c->unix_socket)
-		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
-
-	if (c->tls.ca_file) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->tls.ca_file);
-		/* A CA file replaces the system roots, so drop the default
-		 * directory some builds also trust. */
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	} else if (c->tls.ca_blob) {
-		struct curl_blob blob = {(void *)c->tls.ca_blob, c->tls.ca_blob_len,
-		                         CURL_BLOB_NOCOPY};
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-	}
-	if (c->tls.client_cert) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->tls.client_cert);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->tls.client_key);
-	}
-	if (c->tls.skip_verify) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	set_options(c, h, method, body, timeout_ms, ctx, errbuf);
 
 	CURLcode rc = curl_easy_perform(h);
-	curl_slist_free_all(hl);
-	enum http_status st = classify(rc, c);
-	if (rc == CURLE_FILESIZE_EXCEEDED)
-		st = HTTP_E_TOO_LARGE;
-	if (st == HTTP_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
-		return HTTP_OK;
-	}
-	/* A TLS handshake answered in plain HTTP is a configuration error
-	 * (http:// server, https:// address), not something to wait out. */
-	if (rc == CURLE_SSL_CONNECT_ERROR && plaintext_reply(errbuf)) {
-		snprintf(err, errlen, "%s (is the server plain HTTP? then use http:// in --addr)",
-		         errbuf);
-		return HTTP_E_TLS_CONFIG;
-	}
-	if (st == HTTP_E_TOO_LARGE)
-		snprintf(err, errlen, "response body too large (over %u bytes)", HTTP_MAX_BODY);
-	else
-		snprintf(err, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	sb_wipe(&resp->body);
-	return st;
+	slist_wipe_free(hl);
+	return outcome(c, rc, errbuf, resp, err, errlen);
 }

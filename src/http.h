@@ -53,4 +53,13 @@ enum http_status http_request(struct http_client *c, const char *method, const c
                               struct http_response *resp, char *err, size_t errlen);
 void http_response_clear(struct http_response *resp);
 
+/* Pure parts, exposed for tests/unit/test_http.c. */
+/* A Retry-After value in seconds (0..86400, or an HTTP date: the seconds
+ * until it, 0 if past), or -1 when it is neither. */
+long http_parse_retry_after(const char *v, size_t n);
+/* How a libcurl result code (CURLcode) counts; too_large: our body cap hit. */
+enum http_status http_classify(int code, bool too_large);
+/* Whether a TLS error text says the server answered in plain HTTP. */
+bool http_plaintext_reply(const char *errbuf);
+
 #endif

@@ -1,8 +1,10 @@
 #include "jsonval.h"
-#include "strbuf.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 enum tok_kind { TOK_STRING, TOK_NUMBER };
 
@@ -218,17 +220,15 @@ static enum jval_result add_compact(const struct jdoc *d, const cJSON *node, str
 		sb_addc(out, obj ? '}' : ']');
 		return JVAL_OK;
 	}
-	if (cJSON_IsString(node)) {
-		if (in_list(d->nul_values, d->nnul_values, node))
-			return JVAL_HAS_NUL;
-		add_json_string(out, node->valuestring);
-		return JVAL_OK;
-	}
-	if (cJSON_IsNull(node)) {
+	if (cJSON_IsNull(node))
 		sb_adds(out, "null");
-		return JVAL_OK;
-	}
-	return jval_to_text(d, node, out);
+	else if (!cJSON_IsString(node))
+		return jval_to_text(d, node, out);
+	else if (in_list(d->nul_values, d->nnul_values, node))
+		return JVAL_HAS_NUL;
+	else
+		add_json_string(out, node->valuestring);
+	return JVAL_OK;
 }
 
 enum jval_result jval_to_text(const struct jdoc *d, const cJSON *node, struct strbuf *out)
@@ -278,4 +278,32 @@ const char *json_get_string(const cJSON *obj, const char *key)
 {
 	const cJSON *v = json_get(obj, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void json_wipe_on_free(void)
+{
+	cJSON_Hooks hooks = {malloc, wipe_free};
+	cJSON_InitHooks(&hooks);
+}
+
+void json_print_flat(const cJSON *obj, struct strbuf *out)
+{
+	/* Every byte escaped as \u00XX at worst, quotes, colon, comma, braces,
+	 * and the 5 spare bytes cJSON_PrintPreallocated asks for. */
+	size_t need = 8;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj)
+	{
+		need += 6 * strlen(it->string) + 4;
+		if (!cJSON_IsString(it))
+			die(EXIT_SOFTWARE, "json_print_flat: member %s is not a string",
+			    it->string);
+		need += 6 * strlen(it->valuestring) + 2;
+	}
+	if (need > INT_MAX)
+		die(EXIT_SOFTWARE, "out of memory");
+	sb_grow(out, need);
+	if (!cJSON_PrintPreallocated((cJSON *)obj, out->buf, (int)out->cap, false))
+		die(EXIT_SOFTWARE, "cannot print a JSON body");
+	out->len = strlen(out->buf);
 }

@@ -39,4 +39,14 @@ int jval_key_has_nul(const struct jdoc *d, const cJSON *node);
 const cJSON *json_get(const cJSON *obj, const char *key); /* NULL unless obj is an object */
 const char *json_get_string(const cJSON *obj, const char *key);
 
+/* Makes cJSON free every block through wipe_free (and grow its print
+ * buffers by malloc, copy and wipe_free instead of realloc).  Once, at
+ * start-up, before any cJSON call. */
+void json_wipe_on_free(void);
+
+/* Prints an object whose members are strings (a login body) into the empty out, in
+ * one buffer sized for the worst case, so no partial copy of a credential
+ * is left in freed memory; release out with sb_wipe. */
+void json_print_flat(const cJSON *obj, struct strbuf *out);
+
 #endif

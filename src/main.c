@@ -199,6 +199,7 @@ int main(int argc, char **argv)
 	if (r)
 		goto out;
 	install_signal_handlers();
+	json_wipe_on_free();
 
 	plan = plan_new(&cfg);
 	plan_on_first_lease(plan, hold_signals);

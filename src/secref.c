@@ -7,6 +7,47 @@
 #include "strbuf.h"
 #include "util.h"
 
+/* The version after the second '#': a positive integer. */
+static int parse_version(const char *p, size_t n, uint64_t *out, char *err, size_t errlen)
+{
+	char num[24];
+	if (n == 0 || n >= sizeof(num)) {
+		snprintf(err, errlen, "bad version after second '#'");
+		return -1;
+	}
+	memcpy(num, p, n);
+	num[n] = '\0';
+	if (parse_u64(num, 1, INT64_MAX, out) < 0) {
+		snprintf(err, errlen, "bad version '%s' (a positive integer)", num);
+		return -1;
+	}
+	return 0;
+}
+
+/* PATH?PARAMS: a write.  The parameters are checked now so that a bad one
+ * is a usage error before any request.  *out gets a copy of them. */
+static int parse_params(const char *p, size_t n, char **out, char *err, size_t errlen)
+{
+	if (n == 0) {
+		snprintf(err, errlen, "no parameters after '?'");
+		return -1;
+	}
+	_cleanup_free_ char *params = xstrndup(p, n);
+	struct strbuf name = STRBUF_INIT, val = STRBUF_INIT;
+	const char *it = params;
+	int k;
+	while ((k = secref_param_next(&it, &name, &val, err, errlen)) == 1) {
+		sb_reset(&name);
+		sb_reset(&val);
+	}
+	sb_wipe(&name);
+	sb_wipe(&val);
+	if (k < 0)
+		return -1;
+	*out = steal_pointer(&params);
+	return 0;
+}
+
 int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
@@ -34,46 +75,11 @@ int secref_parse(const char *s, size_t len, struct secref *out, char *err, size_
 		snprintf(err, errlen, "empty field name after '#'");
 		return -1;
 	}
-	if (h2) {
-		char num[24];
-		size_t vn = (size_t)(end - h2 - 1);
-		uint64_t v;
-		if (vn == 0 || vn >= sizeof(num)) {
-			snprintf(err, errlen, "bad version after second '#'");
-			return -1;
-		}
-		memcpy(num, h2 + 1, vn);
-		num[vn] = '\0';
-		if (parse_u64(num, 1, INT64_MAX, &v) < 0) {
-			snprintf(err, errlen, "bad version '%s' (a positive integer)", num);
-			return -1;
-		}
-		out->version = v;
-	}
-	/* PATH?PARAMS: a write.  The parameters are checked now so that a bad
-	 * one is a usage error before any request. */
+	if (h2 && parse_version(h2 + 1, (size_t)(end - h2 - 1), &out->version, err, errlen) < 0)
+		return -1;
 	const char *q = memchr(s, '?', (size_t)(h1 - s));
-	if (q) {
-		const char *pos = q + 1;
-		size_t plen = (size_t)(h1 - pos);
-		if (plen == 0) {
-			snprintf(err, errlen, "no parameters after '?'");
-			return -1;
-		}
-		_cleanup_free_ char *params = xstrndup(pos, plen);
-		struct strbuf n = STRBUF_INIT, v = STRBUF_INIT;
-		const char *it = params;
-		int k;
-		while ((k = secref_param_next(&it, &n, &v, err, errlen)) == 1) {
-			sb_reset(&n);
-			sb_reset(&v);
-		}
-		sb_wipe(&n);
-		sb_wipe(&v);
-		if (k < 0)
-			return -1;
-		out->params = steal_pointer(&params);
-	}
+	if (q && parse_params(q + 1, (size_t)(h1 - q - 1), &out->params, err, errlen) < 0)
+		return -1;
 	/* Trim slashes at both ends of the path: "/secret/x/" means secret/x. */
 	const char *ps = s;
 	size_t plen = (size_t)((q ? q : h1) - s);

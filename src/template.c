@@ -374,6 +374,13 @@ static void f_base64(struct strbuf *dst, const unsigned char *s, size_t n)
 	dst->buf[dst->len] = '\0';
 }
 
+static void f_json(struct strbuf *dst, const char *s, size_t n)
+{
+	sb_addc(dst, '"');
+	sb_add_json(dst, s, n);
+	sb_addc(dst, '"');
+}
+
 static void f_trim(struct strbuf *dst, const char *s, size_t n)
 {
 	size_t a = 0, b = n;
@@ -468,9 +475,7 @@ static int apply_filter(const struct filter *f, struct strbuf *dst, const struct
 		f_base64(dst, us, src->len);
 		break;
 	case F_JSON:
-		sb_addc(dst, '"');
-		sb_add_json(dst, s, src->len);
-		sb_addc(dst, '"');
+		f_json(dst, s, src->len);
 		break;
 	case F_DEFAULT:
 		sb_add(dst, s, src->len);

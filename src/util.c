@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,29 @@ void *array_grow(void *p, size_t n, size_t size)
 		cap *= 2;
 	}
 	return xrealloc(p, cap * size);
+}
+
+void wipe_free(void *p)
+{
+	if (!p)
+		return;
+	mbedtls_platform_zeroize(p, malloc_usable_size(p));
+	free(p);
+}
+
+void *wipe_realloc(void *p, size_t n)
+{
+	if (!p)
+		return malloc(n);
+	size_t have = malloc_usable_size(p);
+	if (n <= have)
+		return p; /* never shrunk: the tail would be freed unwiped */
+	void *q = malloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, have);
+	wipe_free(p);
+	return q;
 }
 
 void secure_free(void *p, size_t n)

@@ -44,6 +44,12 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), nonnull(1)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0), nonnull(1)));
 
+/* free() and realloc() for libraries that hold our secrets in their own
+ * buffers (libcurl, cJSON): the block is wiped whole (its usable size)
+ * before it is freed, and realloc never leaves the old block unwiped. */
+void wipe_free(void *p);
+void *wipe_realloc(void *p, size_t n);
+
 /* Wipe then free; for anything that may hold a secret. */
 void secure_free(void *p, size_t n);
 void secure_free_str(char *s);

@@ -270,13 +270,13 @@ int vault_open(struct vault **out, const struct config *cfg)
 
 void vault_close(struct vault *v)
 {
-	if (!v)
-		return;
-	http_client_free(v->http);
-	free(v->base);
-	free(v->namespace_);
-	secure_free_str(v->token);
-	free(v->ca_blob);
+	if (v) {
+		http_client_free(v->http);
+		secure_free_str(v->token);
+		free(v->namespace_);
+		free(v->base);
+		free(v->ca_blob);
+	}
 	free(v);
 }
 
@@ -423,19 +423,22 @@ static uint64_t request_budget(const struct vault *v)
 	return left < v->request_timeout_ms ? left : v->request_timeout_ms;
 }
 
-static uint64_t jitter_ms(struct vault *v, unsigned attempt)
+uint64_t vault_backoff_window_ms(unsigned attempt)
 {
 	uint64_t window = BACKOFF_BASE_MS;
 	for (unsigned i = 0; i < attempt && window < BACKOFF_CAP_MS; i++)
 		window *= 2;
-	if (window > BACKOFF_CAP_MS)
-		window = BACKOFF_CAP_MS;
+	return window > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : window;
+}
+
+uint64_t vault_jitter_ms(uint64_t *seed, unsigned attempt)
+{
 	/* xorshift64* step on a per-process random seed */
-	v->attempt_seed ^= v->attempt_seed >> 12;
-	v->attempt_seed ^= v->attempt_seed << 25;
-	v->attempt_seed ^= v->attempt_seed >> 27;
-	uint64_t r = v->attempt_seed * 0x2545F4914F6CDD1DULL;
-	return r % (window + 1);
+	*seed ^= *seed >> 12;
+	*seed ^= *seed << 25;
+	*seed ^= *seed >> 27;
+	uint64_t r = *seed * 0x2545F4914F6CDD1DULL;
+	return r % (vault_backoff_window_ms(attempt) + 1);
 }
 
 /* Sleeps before the next attempt.  Returns NULL after sleeping, or why
@@ -451,7 +454,7 @@ static const char *backoff(struct vault *v, unsigned attempt, long retry_after_s
 	 * clients told the same value from coming back in step, and a
 	 * "Retry-After: 0" (which OpenBao sends near the end of a rate-limit
 	 * interval) from becoming a busy loop. */
-	uint64_t ms = jitter_ms(v, attempt);
+	uint64_t ms = vault_jitter_ms(&v->attempt_seed, attempt);
 	if (retry_after_s >= 0) {
 		uint64_t floor_ms = (uint64_t)retry_after_s * 1000;
 		if (now + floor_ms > v->deadline) {
@@ -472,8 +475,7 @@ static const char *backoff(struct vault *v, unsigned attempt, long retry_after_s
 }
 
 /* Resolves a Location header against url; refuses https to http. */
-static int redirect_target(const struct vault *v, const char *url, const char *loc, char **out,
-                           char *err, size_t errlen)
+int vault_redirect_target(const char *url, const char *loc, char **out, char *err, size_t errlen)
 {
 	CURLU *u = curl_url();
 	char *nu = NULL, *scheme = NULL;
@@ -492,7 +494,6 @@ static int redirect_target(const struct vault *v, const char *url, const char *l
 	} else {
 		snprintf(err, errlen, "redirect with an unusable Location header");
 	}
-	(void)v;
 	curl_free(nu);
 	curl_free(scheme);
 	curl_url_cleanup(u);
@@ -521,7 +522,7 @@ static enum redirect_outcome follow_redirect(const struct vault *v, char **url,
 	}
 	char err[CURL_ERROR_SIZE + 64];
 	char *next = NULL;
-	if (redirect_target(v, *url, resp->location, &next, err, sizeof(err)) < 0) {
+	if (vault_redirect_target(*url, resp->location, &next, err, sizeof(err)) < 0) {
 		log_error("%s: %s", display, err);
 		return REDIRECT_REFUSED;
 	}
@@ -617,7 +618,7 @@ static struct decision retry(long retry_after_s)
 }
 
 /* Which answers to a request are worth asking again. */
-static bool retryable_code(long code)
+bool vault_retryable_code(long code)
 {
 	return code == 412 || code == 429 || (code >= 500 && code != 501);
 }
@@ -648,7 +649,7 @@ static struct decision decide_request(struct exchange *x, enum http_status st,
 	reply->body = sb_steal(&resp->body);
 	if (reply->body_len)
 		jdoc_parse(reply->body, reply->body_len, &reply->doc);
-	bool again = retryable_code(reply->code);
+	bool again = vault_retryable_code(reply->code);
 	if (reply->code == 400 && (rc->flags & VREQ_KV_UPGRADE)) {
 		const char *m = vault_error_message(reply);
 		again = m && strstr(m, upgrade_msg);
@@ -711,16 +712,6 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	return r;
 }
 
-enum health_state {
-	H_NONE,
-	H_UNREACHABLE,
-	H_UNINITIALIZED,
-	H_SEALED,
-	H_UNUSABLE,
-	H_ERROR,
-	H_READY,
-};
-
 static const char *const health_words[] = {
     "",
     "unreachable",
@@ -734,39 +725,39 @@ static const char *const health_words[] = {
 /* Health codes (doc/vault-api.md, "Health"): 200, 429 and 473 can serve;
  * 501 uninitialised and 503 sealed are waited out like 5xx; 472 and 530
  * may be a load balancer's passing choice, so they are waited out too. */
-static enum health_state health_of(long code)
+enum vault_health vault_health_of(long code)
 {
 	switch (code) {
 	case 200:
 	case 429:
 	case 473:
-		return H_READY;
+		return VH_READY;
 	case 501:
-		return H_UNINITIALIZED;
+		return VH_UNINITIALIZED;
 	case 503:
-		return H_SEALED;
+		return VH_SEALED;
 	case 472:
 	case 530:
-		return H_UNUSABLE;
+		return VH_UNUSABLE;
 	default:
-		return code >= 500 || code == 412 || code == 474 ? H_ERROR : H_NONE;
+		return code >= 500 || code == 412 || code == 474 ? VH_ERROR : VH_NONE;
 	}
 }
 
 struct health_ctx {
-	enum health_state last;
+	enum vault_health last;
 	uint64_t started;
 };
 
 /* Logs a change of state: once per state, not once per attempt. */
-static void health_changed(const struct vault *v, struct health_ctx *hc, enum health_state hs,
+static void health_changed(const struct vault *v, struct health_ctx *hc, enum vault_health hs,
                            const char *err)
 {
 	if (hs == hc->last)
 		return;
-	if (hs == H_READY && hc->last == H_NONE)
+	if (hs == VH_READY && hc->last == VH_NONE)
 		log_debug("%s is ready", v->base);
-	else if (hs == H_READY)
+	else if (hs == VH_READY)
 		log_info("%s is ready after %.1fs", v->base,
 		         (double)(now_ms() - hc->started) / 1000.0);
 	else
@@ -778,13 +769,13 @@ static struct decision decide_health(struct exchange *x, enum http_status st,
                                      struct http_response *resp, char *err, size_t errlen)
 {
 	struct health_ctx *hc = x->ctx;
-	enum health_state hs = H_UNREACHABLE;
+	enum vault_health hs = VH_UNREACHABLE;
 	if (st == HTTP_E_TOO_LARGE || st == HTTP_E_OTHER) {
 		log_error("%s: sys/health: %s", x->v->base, err);
 		return fail(EXIT_UNAVAILABLE);
 	}
 	if (st == HTTP_OK) {
-		hs = health_of(resp->code);
+		hs = vault_health_of(resp->code);
 		if (resp->code == 400 && !x->v->https && resp->body.buf &&
 		    strstr(resp->body.buf, "HTTP request to an HTTPS server")) {
 			log_error(
@@ -793,7 +784,7 @@ static struct decision decide_health(struct exchange *x, enum http_status st,
 			    x->v->base);
 			return fail(EXIT_CONFIG);
 		}
-		if (hs == H_NONE) {
+		if (hs == VH_NONE) {
 			log_error(
 			    "%s: sys/health answered HTTP %ld; not retried (is this the address "
 			    "of Vault's API?)",
@@ -803,7 +794,7 @@ static struct decision decide_health(struct exchange *x, enum http_status st,
 		snprintf(err, errlen, "HTTP %ld", resp->code);
 	}
 	health_changed(x->v, hc, hs, err);
-	if (hs == H_READY)
+	if (hs == VH_READY)
 		return done;
 	return retry(st == HTTP_OK ? resp->retry_after_s : -1);
 }
@@ -823,7 +814,7 @@ int vault_wait_ready(struct vault *v)
 	static const char *const hdrs[] = {"X-Vault-Request: true", NULL};
 	_cleanup_free_ char *url =
 	    xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
-	struct health_ctx hc = {H_NONE, now_ms()};
+	struct health_ctx hc = {VH_NONE, now_ms()};
 	struct exchange x = {"GET",         "sys/health",   hdrs, NULL,
 	                     decide_health, give_up_health, v,    &hc};
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};

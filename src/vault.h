@@ -68,6 +68,30 @@ const char *vault_namespace(const struct vault *v);
 int vault_explain_denied(struct vault *v, const char *what, const char *api_path,
                          const char *capability, const struct vault_reply *rep);
 
+/* ---- pure policy, exposed for tests/unit/test_vault.c ---- */
+
+/* What a sys/health status code says (doc/vault-api.md, "Health"). */
+enum vault_health {
+	VH_NONE,          /* not a health answer: fail at once */
+	VH_UNREACHABLE,   /* (transport failure) */
+	VH_UNINITIALIZED, /* 501 */
+	VH_SEALED,        /* 503 */
+	VH_UNUSABLE,      /* 472, 530 */
+	VH_ERROR,         /* other 5xx, 412, 474 */
+	VH_READY,         /* 200, 429, 473 */
+};
+enum vault_health vault_health_of(long code);
+/* Whether an answer to a request is worth asking again: 412, 429, 5xx but 501. */
+bool vault_retryable_code(long code);
+/* The backoff window of an attempt: 200 ms doubling, at most 3 s. */
+uint64_t vault_backoff_window_ms(unsigned attempt);
+/* A delay in [0, window] from the xorshift state *seed (full jitter). */
+uint64_t vault_jitter_ms(uint64_t *seed, unsigned attempt);
+/* Resolves a Location header against url into *out (allocated); refuses
+ * https to anything else and unusable targets with a reason in err.
+ * Returns 0 or -1. */
+int vault_redirect_target(const char *url, const char *loc, char **out, char *err, size_t errlen);
+
 /* For log lines: the address without any userinfo. */
 const char *vault_addr(const struct vault *v);
 
