@@ -587,18 +587,28 @@ static int set_service(struct config *cfg, const char *val, const char *origin)
 	return 0;
 }
 
+/* *val without surrounding slashes (allocated), or NULL when it is empty,
+ * holds a byte of refused, or is no valid path; *val moves past leading
+ * slashes either way, for the message. */
+static char *clean_path(const char **val, const char *refused)
+{
+	size_t n = strlen(*val);
+	trim_slashes(val, &n);
+	if (!n || strcspn(*val, refused) < n || !secpath_valid(*val, n))
+		return NULL;
+	return xstrndup(*val, n);
+}
+
 static int set_secret(struct config *cfg, const char *val, const char *origin)
 {
-	const char *p = val;
-	size_t n = strlen(val);
-	trim_slashes(&p, &n);
-	if (!n || memchr(p, '#', n) || memchr(p, '?', n) || !secpath_valid(p, n))
+	char *path = clean_path(&val, "#?");
+	if (!path)
 		return bad(origin,
 		           "'%s' is not a secret path (no '#', '?', '.' or '..' segments; a write "
 		           "PATH?NAME=VALUE goes in --map or a template)",
-		           p);
+		           val);
 	free(cfg->default_path);
-	cfg->default_path = xstrndup(p, n);
+	cfg->default_path = path;
 	free(cfg->service);
 	cfg->service = NULL;
 	return 0;
@@ -606,13 +616,11 @@ static int set_secret(struct config *cfg, const char *val, const char *origin)
 
 static int set_kv_mount(struct config *cfg, const char *val, const char *origin)
 {
-	const char *p = val;
-	size_t n = strlen(val);
-	trim_slashes(&p, &n);
-	if (!n || !secpath_valid(p, n))
-		return bad(origin, "'%s' is not a mount path", p);
+	char *mount = clean_path(&val, "");
+	if (!mount)
+		return bad(origin, "'%s' is not a mount path", val);
 	free(cfg->kv_mount);
-	cfg->kv_mount = xstrndup(p, n);
+	cfg->kv_mount = mount;
 	return 0;
 }
 

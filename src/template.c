@@ -360,7 +360,7 @@ int tmpl_ref_has_default(const struct tmpl *t, size_t i)
 	return i < t->nrefs && t->refs[i].has_default;
 }
 
-static void f_base64(struct strbuf *dst, const unsigned char *s, size_t n)
+static void f_base64(struct strbuf *dst, const char *s, size_t n)
 {
 	if (n == 0)
 		return;
@@ -369,7 +369,8 @@ static void f_base64(struct strbuf *dst, const unsigned char *s, size_t n)
 	sb_grow(dst, need);
 	size_t olen = 0;
 	/* Cannot fail: the buffer has room for the output and its NUL. */
-	mbedtls_base64_encode((unsigned char *)dst->buf + dst->len, need + 1, &olen, s, n);
+	mbedtls_base64_encode((unsigned char *)dst->buf + dst->len, need + 1, &olen,
+	                      (const unsigned char *)s, n);
 	dst->len += olen;
 	dst->buf[dst->len] = '\0';
 }
@@ -404,6 +405,23 @@ static void f_case(struct strbuf *dst, const char *s, size_t n, bool upper)
 		dst->buf[dst->len++] = c;
 	}
 	dst->buf[dst->len] = '\0';
+}
+
+static void f_upper(struct strbuf *dst, const char *s, size_t n)
+{
+	f_case(dst, s, n, true);
+}
+
+static void f_lower(struct strbuf *dst, const char *s, size_t n)
+{
+	f_case(dst, s, n, false);
+}
+
+/* default "x" applies to the value when it is missing; a present value
+ * passes through. */
+static void f_default(struct strbuf *dst, const char *s, size_t n)
+{
+	sb_add(dst, s, n);
 }
 
 /* An array value reaches templates as compact JSON text (jsonval.h):
@@ -465,35 +483,18 @@ static int f_base64decode(struct strbuf *dst, const char *s, size_t n, char *err
 static int apply_filter(const struct filter *f, struct strbuf *dst, const struct strbuf *src,
                         char *err, size_t errlen)
 {
+	/* The filters that cannot fail only transform bytes. */
+	static void (*const plain[])(struct strbuf *, const char *, size_t) = {
+	    [F_URLENCODE] = sb_add_pct, [F_BASE64] = f_base64, [F_JSON] = f_json,
+	    [F_DEFAULT] = f_default,    [F_TRIM] = f_trim,     [F_UPPER] = f_upper,
+	    [F_LOWER] = f_lower,
+	};
 	const char *s = src->buf ? src->buf : "";
-	const unsigned char *us = (const unsigned char *)s;
-	switch (f->kind) {
-	case F_URLENCODE:
-		sb_add_pct(dst, s, src->len);
-		break;
-	case F_BASE64:
-		f_base64(dst, us, src->len);
-		break;
-	case F_JSON:
-		f_json(dst, s, src->len);
-		break;
-	case F_DEFAULT:
-		sb_add(dst, s, src->len);
-		break;
-	case F_TRIM:
-		f_trim(dst, s, src->len);
-		break;
-	case F_UPPER:
-		f_case(dst, s, src->len, true);
-		break;
-	case F_LOWER:
-		f_case(dst, s, src->len, false);
-		break;
-	case F_JOIN:
+	if (f->kind == F_JOIN)
 		return f_join(f, dst, s, src->len, err, errlen);
-	case F_BASE64DECODE:
+	if (f->kind == F_BASE64DECODE)
 		return f_base64decode(dst, s, src->len, err, errlen);
-	}
+	plain[f->kind](dst, s, src->len);
 	return 0;
 }
 

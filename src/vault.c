@@ -270,13 +270,13 @@ int vault_open(struct vault **out, const struct config *cfg)
 
 void vault_close(struct vault *v)
 {
-	if (v) {
-		http_client_free(v->http);
-		secure_free_str(v->token);
-		free(v->namespace_);
-		free(v->base);
-		free(v->ca_blob);
-	}
+	if (!v)
+		return;
+	http_client_free(v->http);
+	secure_free_str(v->token);
+	char *owned[] = {v->namespace_, v->base, v->ca_blob};
+	for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+		free(owned[i]);
 	free(v);
 }
 
