@@ -71,6 +71,7 @@ def test_non_kv_read_needs_no_flag(bao, vx, transit):
     assert f"({transit}/keys/app)" in info_line(r)
 
 
+@pytest.mark.every_binary
 def test_transit_decrypt(bao, vx, transit):
     plain = vx.secret("pt")
     js = bao.api("POST", f"{transit}/encrypt/app", {"plaintext": base64.b64encode(plain.encode()).decode()})
@@ -188,6 +189,7 @@ def register_key(vx, pem: str):
             vx.register(l)
 
 
+@pytest.mark.every_binary
 def test_pki_certificate_and_key(bao, vx, pki_engine, tmp_path):
     mount, role, root = pki_engine
     cn = f"exporter-{secrets.token_hex(3)}.example.test"
@@ -246,6 +248,7 @@ def revoke_policy(bao, vx, mount):
     return pol
 
 
+@pytest.mark.every_binary
 def test_lease_on_the_success_line(bao, vx, pki_engine):
     mount, _, _ = pki_engine
     prefix = f"{mount}/issue/leased"
@@ -274,6 +277,7 @@ def test_check_revokes_its_leases(bao, vx, pki_engine):
     assert "1 lease (" in info_line(r) and "expires" not in info_line(r)
 
 
+@pytest.mark.every_binary
 def test_failed_run_revokes_its_leases(bao, vx, pki_engine):
     mount, _, _ = pki_engine
     prefix = f"{mount}/issue/leased"
@@ -411,6 +415,7 @@ def test_fake_failing_revoke(vx, fake):
     assert "ends by itself after 10m" in r.stderr, r.describe()
 
 
+@pytest.mark.every_binary
 def test_fake_write_body_and_single_request(vx, fake):
     fake.mounts["pki"] = None
     fake.mount_types["pki"] = "pki"
