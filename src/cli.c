@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "files.h"
+#include "supervise.h"
 #include "util.h"
 
 enum opt_kind {
@@ -79,6 +80,8 @@ static int add_env(struct config *cfg, const char *val, const char *origin);
 static int add_file(struct config *cfg, const char *val, const char *origin);
 static int set_log_level(struct config *cfg, const char *val, const char *origin);
 static int set_log_format(struct config *cfg, const char *val, const char *origin);
+static int set_stop_signal(struct config *cfg, const char *val, const char *origin);
+static int set_reload_signal(struct config *cfg, const char *val, const char *origin);
 
 static const struct opt_def opts[] = {
     {.name = "addr",
@@ -302,6 +305,56 @@ static const struct opt_def opts[] = {
      .flags = F_REPEAT | F_VAR_NAME,
      .arg = "NAME",
      .help = "pass NAME to the child though it would be removed (e.g. VAULT_TOKEN)"},
+
+    {.name = "supervise",
+     .kind = K_BOOL,
+     .off = OFF(supervise),
+     .arg = "[=BOOL]",
+     .section = "Supervise",
+     .help = "stay the command's parent (an init: forwards signals, reaps zombies); renew "
+             "the token and leases, read secrets again, restart or reload the command when "
+             "values change"},
+    {.name = "poll",
+     .kind = K_DURATION,
+     .off = OFF(poll_ms),
+     .flags = F_POSITIVE,
+     .def = "1m",
+     .arg = "DURATION",
+     .help = "how often secrets without a lease are read again (default 1m)"},
+    {.name = "stop-signal",
+     .kind = K_CUSTOM,
+     .fn = set_stop_signal,
+     .def = "TERM",
+     .arg = "SIG",
+     .help = "signal that stops the command for a restart (default TERM)"},
+    {.name = "stop-timeout",
+     .kind = K_DURATION,
+     .off = OFF(stop_timeout_ms),
+     .def = "10s",
+     .arg = "DURATION",
+     .help = "SIGKILL after this long when the command has not stopped (default 10s)"},
+    {.name = "reload-signal",
+     .kind = K_CUSTOM,
+     .fn = set_reload_signal,
+     .arg = "SIG",
+     .help = "when only files changed, send SIG instead of restarting (e.g. HUP)"},
+    {.name = "reload-url",
+     .kind = K_STR,
+     .off = OFF(reload_url),
+     .arg = "URL",
+     .help = "when only files changed, POST to URL instead of restarting (e.g. "
+             "http://127.0.0.1:9104/-/reload)"},
+    {.name = "debounce",
+     .kind = K_DURATION,
+     .off = OFF(debounce_ms),
+     .def = "2s",
+     .arg = "DURATION",
+     .help = "changes within this time make one restart (default 2s)"},
+    {.name = "revoke-on-exit",
+     .kind = K_BOOL,
+     .off = OFF(revoke_on_exit),
+     .arg = "[=BOOL]",
+     .help = "when the command has ended, revoke its leases and the login token"},
 
     {.name = "check",
      .kind = K_BOOL,
@@ -695,6 +748,26 @@ static int set_log_format(struct config *cfg, const char *val, const char *origi
 	return 0;
 }
 
+static int set_signal(int *dst, const char *val, const char *origin)
+{
+	int sig = supervise_parse_signal(val);
+	if (sig <= 0)
+		return bad(origin, "'%s' is not a signal that can be sent (TERM, SIGHUP, 10, ...)",
+		           val);
+	*dst = sig;
+	return 0;
+}
+
+static int set_stop_signal(struct config *cfg, const char *val, const char *origin)
+{
+	return set_signal(&cfg->stop_signal, val, origin);
+}
+
+static int set_reload_signal(struct config *cfg, const char *val, const char *origin)
+{
+	return set_signal(&cfg->reload_signal, val, origin);
+}
+
 static int set_duration(uint64_t *dst, const struct opt_def *o, const char *val, const char *origin)
 {
 	bool positive = o->flags & F_POSITIVE;
@@ -877,7 +950,43 @@ static int config_defaults(struct config *cfg)
 	return 0;
 }
 
-static int finish(struct config *cfg)
+static size_t opt_index(const char *name);
+
+/* Options that only mean something to the supervisor, and the ones that
+ * contradict it. */
+static int finish_supervise(const struct config *cfg, const bool *given)
+{
+	static const char *const only[] = {"poll",          "stop-signal", "stop-timeout",
+	                                   "reload-signal", "reload-url",  "debounce",
+	                                   "revoke-on-exit"};
+	if (!cfg->supervise) {
+		for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++)
+			if (given[opt_index(only[i])]) {
+				log_error("--%s needs --supervise", only[i]);
+				return EXIT_USAGE;
+			}
+		return 0;
+	}
+	if (cfg->poll_ms < 100)
+		return bad("--poll", "%llums is too short (at least 100ms)",
+		           (unsigned long long)cfg->poll_ms);
+	if (cfg->reload_url && strncmp(cfg->reload_url, "http://", 7) != 0 &&
+	    strncmp(cfg->reload_url, "https://", 8) != 0)
+		return bad("--reload-url", "'%s' is not an http:// or https:// URL",
+		           cfg->reload_url);
+	if (cfg->reload_signal && cfg->reload_url) {
+		log_error("--reload-signal and --reload-url: give one way to reload, not both");
+		return EXIT_USAGE;
+	}
+	if (cfg->revoke_token) {
+		log_error("--revoke-token with --supervise: the supervisor keeps using its token; "
+		          "use --revoke-on-exit");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int finish(struct config *cfg, const bool *given)
 {
 	if (cfg->service) {
 		cfg->default_path = xasprintf("%s/%s", cfg->kv_mount, cfg->service);
@@ -924,6 +1033,9 @@ static int finish(struct config *cfg)
 				log_error("--file %s: file is written twice", cfg->files[i].name);
 				return EXIT_USAGE;
 			}
+	int r = finish_supervise(cfg, given);
+	if (r)
+		return r;
 	if (!cfg->child_argv || !cfg->child_argv[0]) {
 		log_error(
 		    "no command given (vaultexec [OPTIONS] [--] COMMAND [ARG...]; see --help)");
@@ -1059,7 +1171,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 		return r;
 	cfg->addr_default = !given[opt_index("addr")];
 	cfg->child_argv = argv + optind;
-	return finish(cfg);
+	return finish(cfg, given);
 }
 
 static void tmpl_specs_free(struct tmpl_spec *a, size_t n)

@@ -86,6 +86,16 @@ struct config {
 	bool token_to_env;      /* VAULT_TOKEN=vault:login: the command gets the token */
 	uint64_t exec_delay_ms; /* VAULT_ENV_DELAY: sleep before the exec */
 
+	/* supervise: stay the command's parent (see supervise.h) */
+	bool supervise;
+	uint64_t poll_ms;
+	int stop_signal;
+	uint64_t stop_timeout_ms;
+	int reload_signal; /* 0: none */
+	char *reload_url;
+	uint64_t debounce_ms;
+	bool revoke_on_exit;
+
 	/* control */
 	bool check;
 	enum log_level log_level;

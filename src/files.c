@@ -167,3 +167,26 @@ int read_file_limited(const char *path, size_t max, char **out, size_t *len)
 	*out = sb_steal(&sb);
 	return 0;
 }
+
+int files_write_all(const struct outfile *files, size_t n, mode_t mode)
+{
+	char **tmps = xcalloc(n + 1, sizeof(*tmps));
+	int r = 0;
+	for (size_t i = 0; i < n && !r; i++)
+		if (files[i].content)
+			r = file_stage(files[i].path, files[i].content, files[i].len, mode,
+			               &tmps[i]);
+	for (size_t i = 0; i < n && !r; i++)
+		if (tmps[i]) {
+			r = file_commit(tmps[i], files[i].path);
+			free(tmps[i]);
+			tmps[i] = NULL;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (tmps[i]) {
+			file_abort(tmps[i]);
+			free(tmps[i]);
+		}
+	free(tmps);
+	return r;
+}

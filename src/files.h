@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "render.h"
+
 /* Writes data to a new temporary file in dest's directory with mode, then
  * renames it over dest.  Returns 0, or EXIT_IOERR after logging a line
  * that names dest. */
@@ -26,5 +28,9 @@ int file_probe(const char *dest, mode_t mode);
 /* Reads a small file entirely (at most max bytes, else -1 with errno
  * EFBIG).  The buffer is NUL-terminated; *len excludes the NUL. */
 int read_file_limited(const char *path, size_t max, char **out, size_t *len);
+
+/* Writes every file that has content, all or none: each is staged first
+ * and only when all are complete are they renamed into place. */
+int files_write_all(const struct outfile *files, size_t n, mode_t mode);
 
 #endif

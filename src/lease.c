@@ -145,16 +145,31 @@ void lease_describe(const struct lease_set *ls, bool expiry, struct strbuf *out)
 	sb_addc(out, ')');
 }
 
+static void lease_clear(struct lease *l)
+{
+	free(l->path);
+	secure_free_str(l->lease_id);
+	free(l->method);
+	free(l->api_path);
+	secure_free_str(l->body);
+}
+
 void lease_set_clear(struct lease_set *ls)
 {
-	for (size_t i = 0; i < ls->n; i++) {
-		struct lease *l = &ls->v[i];
-		free(l->path);
-		secure_free_str(l->lease_id);
-		free(l->method);
-		free(l->api_path);
-		secure_free_str(l->body);
-	}
+	for (size_t i = 0; i < ls->n; i++)
+		lease_clear(&ls->v[i]);
 	free(ls->v);
 	memset(ls, 0, sizeof(*ls));
+}
+
+void lease_set_drop_revoked(struct lease_set *ls)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (ls->v[i].revoked)
+			lease_clear(&ls->v[i]);
+		else
+			ls->v[k++] = ls->v[i];
+	}
+	ls->n = k;
 }

@@ -32,6 +32,13 @@ struct lease {
 	uint64_t taken_ms; /* monotonic clock when the answer came */
 	time_t taken_at;   /* wall clock, for "expires at" */
 	bool revoked;
+	/* The supervisor's schedule (supervise.c); zero until it plans. */
+	uint64_t expires_ms; /* monotonic end of the last grant */
+	uint64_t due_ms;     /* next renewal or fetch */
+	bool refetch;        /* at due_ms fetch fresh values, else renew */
+	bool replaced;       /* fresh values fetched: revoke once the command has them */
+	bool expiry_logged;
+	unsigned failures;
 };
 
 struct lease_set {
@@ -65,5 +72,8 @@ void lease_describe(const struct lease_set *ls, bool expiry, struct strbuf *out)
 void lease_format_duration(uint64_t s, struct strbuf *out);
 
 void lease_set_clear(struct lease_set *ls);
+
+/* Forgets the leases already revoked (their strings wiped). */
+void lease_set_drop_revoked(struct lease_set *ls);
 
 #endif

@@ -14,6 +14,7 @@
 
 static enum log_level g_level = LOG_INFO;
 static enum log_format g_format = LOG_TEXT;
+static bool g_quiet;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -21,6 +22,11 @@ void log_setup(enum log_level level, enum log_format format)
 {
 	g_level = level;
 	g_format = format;
+}
+
+void log_quiet(bool on)
+{
+	g_quiet = on;
 }
 
 bool log_enabled(enum log_level level)
@@ -72,6 +78,8 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
+	if (g_quiet)
+		level = LOG_DEBUG;
 	if (!log_enabled(level))
 		return;
 	va_list ap;

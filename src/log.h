@@ -10,6 +10,9 @@ enum log_format { LOG_TEXT = 0, LOG_JSON = 1 };
 
 void log_setup(enum log_level level, enum log_format format);
 bool log_enabled(enum log_level level);
+/* While on, every message is logged at debug level: the supervisor's
+ * retries say once that Vault is away, not once per attempt. */
+void log_quiet(bool on);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "plan.h"
 #include "render.h"
+#include "supervise.h"
 #include "vaultenv.h"
 #include "vault.h"
 #include "strbuf.h"
@@ -90,31 +91,6 @@ static void print_check(const struct job *j)
 	fflush(stdout);
 }
 
-/* All files or none: each is written to a temporary name first, and only
- * when every one is complete are they renamed into place. */
-static int write_files(const struct job *j, mode_t mode)
-{
-	char **tmps = xcalloc(j->nfiles + 1, sizeof(*tmps));
-	int r = 0;
-	for (size_t i = 0; i < j->nfiles && !r; i++)
-		if (j->files[i].content)
-			r = file_stage(j->files[i].path, j->files[i].content, j->files[i].len, mode,
-			               &tmps[i]);
-	for (size_t i = 0; i < j->nfiles && !r; i++)
-		if (tmps[i]) {
-			r = file_commit(tmps[i], j->files[i].path);
-			free(tmps[i]);
-			tmps[i] = NULL;
-		}
-	for (size_t i = 0; i < j->nfiles; i++)
-		if (tmps[i]) {
-			file_abort(tmps[i]);
-			free(tmps[i]);
-		}
-	free(tmps);
-	return r;
-}
-
 /* --check: every destination the run would write (the --file outputs and
  * the --token-sink) is tried the way the run writes it, and removed. */
 static int probe_files(const struct job *j, const struct config *cfg)
@@ -144,8 +120,11 @@ static int child_env(const struct config *cfg, const struct auth_state *auth, co
 	return exec_check_limits(cmd, cfg->child_argv, *envp, &limits);
 }
 
-static void log_success(const struct plan *p, const struct job *j, const char *cmd, bool check)
+/* what: "exec", "supervise" or NULL for --check. */
+static void log_success(const struct plan *p, const struct job *j, const char *cmd,
+                        const char *what)
 {
+	bool check = what == NULL;
 	size_t nvars = 0, nfiles = 0;
 	for (size_t i = 0; i < j->nvars; i++)
 		nvars += j->vars[i].value != NULL;
@@ -155,12 +134,12 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 	plan_describe(p, &sb);
 	/* Nothing renews a lease once we are gone: say when the values end
 	 * (with --check they are revoked right after this line). */
-	lease_describe(plan_leases((struct plan *)p), !check, &ls);
+	lease_describe(plan_leases((struct plan *)p), !check && strcmp(what, "exec") == 0, &ls);
 	log_info("read %zu secret%s%s%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s",
 	         plan_count(p), plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "",
 	         sb.len ? sb.buf : "", sb.len ? ")" : "", ls.len ? ", " : "", ls.len ? ls.buf : "",
 	         nvars, nvars == 1 ? "" : "s", check ? "would write" : "wrote", nfiles,
-	         nfiles == 1 ? "" : "s", check ? "check only, not running" : "exec", cmd);
+	         nfiles == 1 ? "" : "s", check ? "check only, not running" : what, cmd);
 	sb_wipe(&sb);
 	sb_wipe(&ls);
 }
@@ -216,7 +195,7 @@ int main(int argc, char **argv)
 	if (cfg.check) {
 		if ((r = probe_files(&job, &cfg)))
 			goto out;
-		log_success(plan, &job, cmd, true);
+		log_success(plan, &job, cmd, NULL);
 		print_check(&job);
 		lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
 		r = auth_handoff(vault, &cfg, &auth, true);
@@ -231,10 +210,18 @@ int main(int argc, char **argv)
 			;
 	}
 	hold_signals();
-	if ((r = write_files(&job, cfg.file_mode)) ||
+	if ((r = files_write_all(job.files, job.nfiles, cfg.file_mode)) ||
 	    (r = auth_handoff(vault, &cfg, &auth, false)) || (r = stop_if_signalled()))
 		goto out;
-	log_success(plan, &job, cmd, false);
+	log_success(plan, &job, cmd, cfg.supervise ? "supervise" : "exec");
+	if (cfg.supervise) {
+		r = supervise_run(&cfg, vault, &auth, &plan, &job, cmd, ve.env);
+		/* The command ran: its code is no failed run of ours, and its
+		 * leases are --revoke-on-exit's to revoke. */
+		vault_close(vault);
+		vault = NULL;
+		goto out;
+	}
 
 	/* Nothing of ours outlives the exec: wipe secrets, close handles. */
 	vault_close(vault);

@@ -525,6 +525,58 @@ int plan_fetch(struct plan *p, struct vault *v)
 	return 0;
 }
 
+static bool leased(const struct plan *p, const struct secret *s, const struct lease *only)
+{
+	for (size_t i = 0; i < p->leases.n; i++) {
+		const struct lease *l = &p->leases.v[i];
+		if ((only ? l == only : !l->revoked && !l->replaced) &&
+		    strcmp(l->api_path, s->api_path) == 0 && same_str(l->body, s->body))
+			return true;
+	}
+	return false;
+}
+
+int plan_refetch(struct plan *p, struct vault *v, size_t lease_index)
+{
+	for (size_t i = 0; i < p->nvals; i++)
+		sb_wipe(&p->vals[i]);
+	p->nvals = 0;
+	/* Picked before any fetch: a fetch may add leases (and move the set). */
+	bool *pick = xcalloc(p->n + 1, sizeof(*pick));
+	const struct lease *only = lease_index < p->leases.n ? &p->leases.v[lease_index] : NULL;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct secret *s = &p->s[i];
+		if (!s->same && s->api_path)
+			pick[i] = only ? leased(p, s, only) : !leased(p, s, NULL);
+	}
+	int r = 0;
+	for (size_t i = 0; i < p->n && !r; i++) {
+		if (!pick[i])
+			continue;
+		struct secret *s = &p->s[i];
+		struct secret fresh = *s;
+		fresh.doc = NULL;
+		fresh.data = NULL;
+		fresh.state = S_PENDING;
+		fresh.meta_version = 0;
+		r = fetch_one(p, v, &fresh);
+		s = &p->s[i];
+		if (r) {
+			jdoc_free(fresh.doc);
+			break;
+		}
+		jdoc_free(s->doc);
+		s->doc = fresh.doc;
+		s->data = fresh.data;
+		s->state = fresh.state;
+		s->meta_version = fresh.meta_version;
+	}
+	free(pick);
+	if (!r && lease_index < p->leases.n)
+		p->leases.v[lease_index].replaced = true;
+	return r;
+}
+
 struct lease_set *plan_leases(struct plan *p)
 {
 	return p ? &p->leases : NULL;

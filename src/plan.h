@@ -41,6 +41,14 @@ typedef int (*plan_field_fn)(void *ctx, const char *field);
 int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
                     char *why, size_t whylen);
 
+/* For a resident process: reads again, in place, either every secret
+ * whose answer carried no lease (lease_index SIZE_MAX), or the secrets
+ * whose lease is leases.v[lease_index], which is then marked replaced
+ * (the new lease is added to the set).  Values looked up before are
+ * forgotten (jobs hold their own copies).  A secret is only replaced
+ * when its read succeeds.  Returns 0 or an exit code after logging. */
+int plan_refetch(struct plan *p, struct vault *v, size_t lease_index);
+
 /* The leases the reads took (see lease.h); owned by the plan. */
 struct lease_set *plan_leases(struct plan *p);
 

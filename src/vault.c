@@ -27,7 +27,8 @@ struct vault {
 	bool https;
 	char *namespace_;
 	char *token;
-	uint64_t deadline; /* monotonic ms; 0 = single attempt */
+	uint64_t deadline;      /* monotonic ms; 0 = single attempt */
+	bool retried_elsewhere; /* single attempts because the caller retries */
 	uint64_t request_timeout_ms;
 	bool addr_default; /* the built-in https://127.0.0.1:8200 */
 	char *ca_blob;
@@ -280,6 +281,12 @@ void vault_close(struct vault *v)
 	free(v);
 }
 
+void vault_set_wait(struct vault *v, uint64_t wait_ms)
+{
+	v->deadline = wait_ms ? now_ms() + wait_ms : 0;
+	v->retried_elsewhere = !wait_ms;
+}
+
 void vault_set_token(struct vault *v, const char *token)
 {
 	secure_free_str(v->token);
@@ -446,7 +453,7 @@ uint64_t vault_jitter_ms(uint64_t *seed, unsigned attempt)
 static const char *backoff(struct vault *v, unsigned attempt, long retry_after_s)
 {
 	if (!v->deadline)
-		return "one attempt only (--wait 0)";
+		return v->retried_elsewhere ? "will retry" : "one attempt only (--wait 0)";
 	uint64_t now = now_ms();
 	if (now >= v->deadline)
 		return "gave up at the --wait deadline";

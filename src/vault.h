@@ -23,6 +23,10 @@ void vault_close(struct vault *v);
 /* Waits until sys/health says the node can serve, within the deadline. */
 int vault_wait_ready(struct vault *v);
 
+/* A new deadline for the requests from now on: wait_ms from now, or 0
+ * for a single attempt each (the supervisor retries on its own clock). */
+void vault_set_wait(struct vault *v, uint64_t wait_ms);
+
 /* The token used from now on (copied; wiped on close). */
 void vault_set_token(struct vault *v, const char *token);
 

