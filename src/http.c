@@ -115,12 +115,12 @@ int http_client_new(struct http_client **out, const struct http_tls *tls, const 
 
 void http_client_free(struct http_client *c)
 {
-	if (!c)
-		return;
-	curl_easy_cleanup(c->curl);
-	curl_share_cleanup(c->share);
-	curl_slist_free_all(c->connect_to);
-	free(c->unix_socket);
+	if (c) {
+		curl_easy_cleanup(c->curl);
+		curl_share_cleanup(c->share);
+		curl_slist_free_all(c->connect_to);
+		free(c->unix_socket);
+	}
 	free(c);
 }
 

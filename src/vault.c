@@ -366,7 +366,7 @@ void vault_clean_error(const char *in, struct strbuf *out)
 					c += ls - 1;
 					continue;
 				}
-				if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == ' ') {
+				if (*c == ' ' || has_ctl(c, 1)) {
 					space = true;
 					continue;
 				}

@@ -344,9 +344,8 @@ static int check_ref(const char *name, const char *path, const char *field)
 	_cleanup_free_ char *tok = xasprintf("%s#%s", path, field);
 	char why[160] = "";
 	struct secref ref;
-	bool ok = tok[0] != '"' && !strstr(tok, "}}") && !strchr(tok, '|');
-	for (const char *c = tok; ok && *c; c++)
-		ok = *c != ' ' && (unsigned char)*c >= 0x20 && *c != 0x7f;
+	bool ok = tok[0] != '"' && !strstr(tok, "}}") && !strpbrk(tok, "| ") &&
+	          !has_ctl(tok, strlen(tok));
 	if (ok && secref_parse(tok, strlen(tok), &ref, why, sizeof(why)) == 0) {
 		secref_clear(&ref);
 		return 0;

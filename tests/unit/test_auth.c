@@ -12,54 +12,51 @@
 
 static void test_creation_path(void)
 {
-	ok(auth_creation_path_ok("auth/approle/role/web/secret-id", "approle", "web"),
-	   "the role's secret-id endpoint");
-	ok(auth_creation_path_ok("auth/approle/role/web/secret-id", "approle", NULL),
-	   "any role without --role");
-	ok(auth_creation_path_ok("auth/team/ar/role/r1/secret-id", "team/ar", "r1"),
-	   "a nested mount");
-	ok(!auth_creation_path_ok("auth/approle/role/web/secret-id", "approle", "db"),
-	   "another role refused");
-	ok(!auth_creation_path_ok("auth/approle/role/webx/secret-id", "approle", "web"),
-	   "a role that only starts with --role refused");
-	ok(!auth_creation_path_ok("auth/approle/role/we/secret-id", "approle", "web"),
-	   "a prefix of --role refused");
-	ok(!auth_creation_path_ok("sys/wrapping/wrap", "approle", NULL),
-	   "sys/wrapping/wrap refused");
-	ok(!auth_creation_path_ok("auth/other/role/web/secret-id", "approle", NULL),
-	   "another mount refused");
-	ok(!auth_creation_path_ok("auth/approle2/role/web/secret-id", "approle", NULL),
-	   "a mount that only starts with ours refused");
-	ok(!auth_creation_path_ok("auth/approle/role//secret-id", "approle", NULL),
-	   "an empty role refused");
-	ok(!auth_creation_path_ok("auth/approle/role/web/secret-id/x", "approle", NULL),
-	   "a longer path refused");
-	ok(!auth_creation_path_ok("auth/approle/role/web/custom-secret-id", "approle", NULL),
-	   "custom-secret-id is another endpoint");
-}
-
-static const char *mount(const char *m)
-{
-	static char buf[128];
-	char *p = auth_mount_parse(m);
-	snprintf(buf, sizeof(buf), "%s", p ? p : "(refused)");
-	free(p);
-	return buf;
+	static const struct {
+		const char *path, *mount, *role;
+		bool want;
+		const char *what;
+	} cases[] = {
+	    {"auth/approle/role/web/secret-id", "approle", "web", true, "the role's endpoint"},
+	    {"auth/approle/role/web/secret-id", "approle", NULL, true, "any role without --role"},
+	    {"auth/team/ar/role/r1/secret-id", "team/ar", "r1", true, "a nested mount"},
+	    {"auth/approle/role/web/secret-id", "approle", "db", false, "another role"},
+	    {"auth/approle/role/webx/secret-id", "approle", "web", false, "a longer role name"},
+	    {"auth/approle/role/we/secret-id", "approle", "web", false, "a prefix of --role"},
+	    {"sys/wrapping/wrap", "approle", NULL, false, "sys/wrapping/wrap"},
+	    {"auth/other/role/web/secret-id", "approle", NULL, false, "another mount"},
+	    {"auth/approle2/role/web/secret-id", "approle", NULL, false, "a longer mount name"},
+	    {"auth/approle/role//secret-id", "approle", NULL, false, "an empty role"},
+	    {"auth/approle/role/web/secret-id/x", "approle", NULL, false, "a longer path"},
+	    {"auth/approle/role/web/custom-secret-id", "approle", NULL, false, "custom-secret-id"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		is_int(auth_creation_path_ok(cases[i].path, cases[i].mount, cases[i].role),
+		       cases[i].want, "creation path: %s", cases[i].what);
 }
 
 static void test_mount(void)
 {
-	is_str(mount("approle"), "approle", "plain");
-	is_str(mount("/k8s/cluster1/"), "k8s/cluster1", "slashes trimmed");
-	is_str(mount("//a//"), "a", "repeated outer slashes trimmed");
-	is_str(mount(""), "(refused)", "empty");
-	is_str(mount("///"), "(refused)", "only slashes");
-	is_str(mount("a//b"), "(refused)", "empty segment");
-	is_str(mount("a/./b"), "(refused)", "'.' segment");
-	is_str(mount("../x"), "(refused)", "'..' segment");
-	is_str(mount("a\nb"), "(refused)", "control character");
-	is_str(mount("a\x7f"), "(refused)", "DEL");
-	is_str(mount("my..mount"), "my..mount", "dots inside a segment are fine");
+	static const struct {
+		const char *in, *want; /* want NULL: refused */
+	} cases[] = {
+	    {"approle", "approle"},
+	    {"/k8s/cluster1/", "k8s/cluster1"},
+	    {"//a//", "a"},
+	    {"", NULL},
+	    {"///", NULL},
+	    {"a//b", NULL},
+	    {"a/./b", NULL},
+	    {"../x", NULL},
+	    {"a\nb", NULL},
+	    {"a\x7f", NULL},
+	    {"my..mount", "my..mount"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = auth_mount_parse(cases[i].in);
+		is_str(got, cases[i].want, "--auth-mount case %zu", i);
+		free(got);
+	}
 }
 
 static char tmpdir[] = "/tmp/vaultexec-test-auth-XXXXXX";
