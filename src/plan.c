@@ -596,7 +596,7 @@ static struct secret *target(struct plan *p, const char *path, uint64_t version,
 	return s;
 }
 
-static int missing_reason(const struct secret *s, char *why, size_t whylen)
+static void missing_reason(const struct secret *s, char *why, size_t whylen)
 {
 	uint64_t v = s->version ? s->version : s->meta_version;
 	const char *what = s->state == S_DESTROYED ? "destroyed" : "deleted";
@@ -620,7 +620,6 @@ static int missing_reason(const struct secret *s, char *why, size_t whylen)
 			snprintf(why, whylen, "%s: no such secret%s%s%s", s->disp,
 			         s->hint ? " (" : "", s->hint ? s->hint : "", s->hint ? ")" : "");
 	}
-	return 1;
 }
 
 /* For a field that is not there: the closest name and the names the
@@ -654,27 +653,29 @@ static void field_hint(const struct secret *s, const char *want, struct strbuf *
 	free(names);
 }
 
-int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
-                size_t whylen)
+enum lookup_result plan_lookup(struct plan *p, const struct secref *ref, const char **val,
+                               size_t *len, char *why, size_t whylen)
 {
 	struct secret *s = target(p, ref->path, ref->version, ref->params);
 	if (!s) {
 		log_error("internal error: the secret of field %s was not read", ref->field);
-		return EXIT_SOFTWARE;
+		return LOOKUP_BUG;
 	}
-	if (s->state != S_OK)
-		return missing_reason(s, why, whylen);
+	if (s->state != S_OK) {
+		missing_reason(s, why, whylen);
+		return LOOKUP_MISSING;
+	}
 	const cJSON *node = json_get(s->data, ref->field);
 	if (!node) {
 		struct strbuf sb = STRBUF_INIT;
 		field_hint(s, ref->field, &sb);
 		snprintf(why, whylen, "%s: no field '%s'%s", s->disp, ref->field, sb.buf);
 		sb_wipe(&sb);
-		return 1;
+		return LOOKUP_MISSING;
 	}
 	if (cJSON_IsNull(node)) {
 		snprintf(why, whylen, "%s: no field '%s' (it is null)", s->disp, ref->field);
-		return 1;
+		return LOOKUP_MISSING;
 	}
 	struct strbuf sb = STRBUF_INIT;
 	enum jval_result jr = jval_to_text(s->doc, node, &sb);
@@ -683,7 +684,7 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 		log_error("%s: field '%s' holds a NUL byte, which no environment variable or "
 		          "file template can carry",
 		          s->disp, ref->field);
-		return EXIT_DATA;
+		return LOOKUP_FAILED;
 	}
 	ARRAY_GROW(p->vals, p->nvals);
 	if (!sb.buf)
@@ -691,7 +692,12 @@ int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size
 	p->vals[p->nvals++] = sb;
 	*val = sb.buf;
 	*len = sb.len;
-	return 0;
+	return LOOKUP_FOUND;
+}
+
+int lookup_exit_code(enum lookup_result r)
+{
+	return r == LOOKUP_FAILED ? EXIT_DATA : r == LOOKUP_BUG ? EXIT_SOFTWARE : 0;
 }
 
 int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
@@ -700,8 +706,10 @@ int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, 
 	struct secret *s = target(p, ref->path, ref->version, ref->params);
 	if (!s)
 		return EXIT_SOFTWARE;
-	if (s->state != S_OK)
-		return missing_reason(s, why, whylen);
+	if (s->state != S_OK) {
+		missing_reason(s, why, whylen);
+		return 1;
+	}
 	const cJSON *f;
 	cJSON_ArrayForEach(f, s->data)
 	{

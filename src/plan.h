@@ -27,12 +27,17 @@ void plan_add(struct plan *p, const struct secref *ref);
  * deleted secret is not an error here: lookups report it. */
 int plan_fetch(struct plan *p, struct vault *v);
 
-/* Looks a field up.  Returns 0 with the value (valid until plan_free),
- * 1 when the secret or field is missing (why gets a message naming the
- * path and field, never a value), or EXIT_DATA after logging when the
- * value cannot be represented (a NUL byte). */
-int plan_lookup(struct plan *p, const struct secref *ref, const char **val, size_t *len, char *why,
-                size_t whylen);
+/* What a lookup found. */
+enum lookup_result {
+	LOOKUP_FOUND,   /* *val and *len are set (valid until plan_free) */
+	LOOKUP_MISSING, /* the secret or field is missing: why names them, never a value */
+	LOOKUP_FAILED,  /* logged: the value cannot be represented (a NUL byte) */
+	LOOKUP_BUG,     /* logged: an internal error (the secret was never read) */
+};
+enum lookup_result plan_lookup(struct plan *p, const struct secref *ref, const char **val,
+                               size_t *len, char *why, size_t whylen);
+/* The exit code of a failed lookup (65 or 70); 0 for FOUND and MISSING. */
+int lookup_exit_code(enum lookup_result r);
 
 /* Calls fn for every field of the secret ref names (its path, NULL for
  * the default secret, and version; the field is ignored), in order.

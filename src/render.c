@@ -179,16 +179,17 @@ static bool var_set(const struct job *j, const char *name)
 	return false;
 }
 
-/* What to do with a missing value: an error, or with --allow-missing a
- * warning and the variable (or file) left out. */
-static int missing(const struct job *j, const char *what, const char *why)
+/* What to do with a missing value: with --allow-missing a warning and
+ * the variable (or file) left out (true), else an error (false: the run
+ * fails with EXIT_DATA). */
+static bool left_unset(const struct job *j, const char *what, const char *why)
 {
 	if (j->cfg->allow_missing) {
 		log_warn("%s: left unset: %s", what, why);
-		return 1;
+		return true;
 	}
 	log_error("%s: %s", what, why);
-	return EXIT_DATA;
+	return false;
 }
 
 static int render_maps(struct job *j, struct plan *p)
@@ -198,20 +199,19 @@ static int render_maps(struct job *j, struct plan *p)
 		const struct map_spec *m = &j->cfg->maps[i];
 		const char *val;
 		size_t len;
-		int r = plan_lookup(p, &m->ref, &val, &len, why, sizeof(why));
-		if (r == 1) {
+		enum lookup_result lr = plan_lookup(p, &m->ref, &val, &len, why, sizeof(why));
+		if (lr == LOOKUP_MISSING) {
 			char what[300];
 			snprintf(what, sizeof(what), "--map %s%s%s=%s",
 			         m->ref.path ? m->ref.path : "", m->ref.path ? "#" : "",
 			         m->ref.field, m->env);
-			r = missing(j, what, why);
-			if (r == 1) {
-				add_var(j, m->env, NULL, false);
-				continue;
-			}
+			if (!left_unset(j, what, why))
+				return EXIT_DATA;
+			add_var(j, m->env, NULL, false);
+			continue;
 		}
-		if (r)
-			return r;
+		if (lr != LOOKUP_FOUND)
+			return lookup_exit_code(lr);
 		struct strbuf sb = STRBUF_INIT;
 		sb_add(&sb, val, len);
 		add_var(j, m->env, &sb, false);
@@ -251,11 +251,11 @@ static int add_field_var(struct job *j, struct plan *p, const struct secref *ref
 	const char *val;
 	size_t len;
 	char why[512];
-	int r = plan_lookup(p, ref, &val, &len, why, sizeof(why));
-	if (r == 1)
+	enum lookup_result lr = plan_lookup(p, ref, &val, &len, why, sizeof(why));
+	if (lr == LOOKUP_MISSING)
 		return 0; /* null: nothing to set */
-	if (r)
-		return r;
+	if (lr != LOOKUP_FOUND)
+		return lookup_exit_code(lr);
 	struct strbuf sb = STRBUF_INIT;
 	sb_add(&sb, val, len);
 	add_var(j, name, &sb, false);
@@ -297,7 +297,9 @@ struct lookup_ctx {
 static int tmpl_lookup(void *vctx, const struct secref *ref, const char **val, size_t *len)
 {
 	struct lookup_ctx *c = vctx;
-	return plan_lookup(c->p, ref, val, len, c->why, sizeof(c->why));
+	/* The template callback's protocol: 0 found, 1 missing, else an exit code. */
+	enum lookup_result lr = plan_lookup(c->p, ref, val, len, c->why, sizeof(c->why));
+	return lr == LOOKUP_MISSING ? 1 : lookup_exit_code(lr);
 }
 
 static int render_templates(struct job *j, struct plan *p)
@@ -313,9 +315,8 @@ static int render_templates(struct job *j, struct plan *p)
 			int r = tmpl_render(ts[i], tmpl_lookup, &lc, &out, err, sizeof(err));
 			if (r == 1) {
 				sb_wipe(&out);
-				r = missing(j, specs[i].origin, lc.why[0] ? lc.why : err);
-				if (r != 1)
-					return r;
+				if (!left_unset(j, specs[i].origin, lc.why[0] ? lc.why : err))
+					return EXIT_DATA;
 			} else if (r == TMPL_FILTER_FAILED) {
 				sb_wipe(&out);
 				log_error("%s: %s", specs[i].origin, err);
@@ -351,37 +352,35 @@ static int render_envrefs(struct job *j, struct plan *p)
 		struct strbuf sb = STRBUF_INIT;
 		const char *val;
 		size_t len;
-		int r = 0;
+		enum lookup_result lr = LOOKUP_FOUND;
 		if (e->whole) {
-			r = plan_lookup(p, &e->refs[0], &val, &len, why, sizeof(why));
-			if (r == 0)
+			lr = plan_lookup(p, &e->refs[0], &val, &len, why, sizeof(why));
+			if (lr == LOOKUP_FOUND)
 				sb_add(&sb, val, len);
 		} else {
 			const char *s = e->value;
-			for (size_t k = 0; k < e->nrefs && !r; k++) {
+			for (size_t k = 0; k < e->nrefs && lr == LOOKUP_FOUND; k++) {
 				const char *o = strstr(s, inline_open);
 				const char *close = strchr(o, '}');
 				sb_add(&sb, s, (size_t)(o - s));
-				r = plan_lookup(p, &e->refs[k], &val, &len, why, sizeof(why));
-				if (r == 0)
+				lr = plan_lookup(p, &e->refs[k], &val, &len, why, sizeof(why));
+				if (lr == LOOKUP_FOUND)
 					sb_add(&sb, val, len);
 				s = close + 1;
 			}
-			if (!r)
+			if (lr == LOOKUP_FOUND)
 				sb_adds(&sb, s);
 		}
-		if (r == 1) {
+		if (lr != LOOKUP_FOUND)
 			sb_wipe(&sb);
-			r = missing(j, e->name, why);
-			if (r == 1) {
-				add_var(j, e->name, NULL, true);
-				continue;
-			}
+		if (lr == LOOKUP_MISSING) {
+			if (!left_unset(j, e->name, why))
+				return EXIT_DATA;
+			add_var(j, e->name, NULL, true);
+			continue;
 		}
-		if (r) {
-			sb_wipe(&sb);
-			return r;
-		}
+		if (lr != LOOKUP_FOUND)
+			return lookup_exit_code(lr);
 		if (var_set(j, e->name)) {
 			sb_wipe(&sb);
 			continue; /* --map / --env of the same name wins */
@@ -424,7 +423,7 @@ static int render_from_path(struct job *j, struct plan *p, const struct secref *
 	int r = plan_each_field(p, ref, from_path_field, &c, why, sizeof(why));
 	if (r == 1) {
 		_cleanup_free_ char *what = xasprintf("VAULT_ENV_FROM_PATH %s", ref->path);
-		r = missing(j, what, why) == 1 ? 0 : EXIT_DATA;
+		r = left_unset(j, what, why) ? 0 : EXIT_DATA;
 	}
 	return r;
 }
@@ -440,7 +439,7 @@ int job_render(struct job *j, struct plan *p)
 		struct secref def = {NULL, (char *)"", 0, NULL};
 		r = plan_each_field(p, &def, map_all_field, &c, why, sizeof(why));
 		if (r == 1)
-			r = missing(j, "--map-all", why) == 1 ? 0 : EXIT_DATA;
+			r = left_unset(j, "--map-all", why) ? 0 : EXIT_DATA;
 	}
 	if (!r)
 		r = render_envrefs(j, p);
