@@ -355,7 +355,7 @@ static const struct auth_method methods[] = {
 
 const struct auth_method *auth_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
 		if (strcmp(methods[i].name, name) == 0)
 			return &methods[i];
 	return NULL;
@@ -381,7 +381,7 @@ static void warn_unused_options(const struct config *cfg, const char *m)
 	};
 	char key[32];
 	snprintf(key, sizeof(key), " %s ", m);
-	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(uses); i++)
 		if (given[i] && !strstr(uses[i].methods, key))
 			log_warn("%s is ignored with --auth %s", uses[i].opt, m);
 }
@@ -532,7 +532,7 @@ int auth_login(struct vault *v, const struct config *cfg, struct auth_state *st)
 		st->token = xstrdup(st->cred[0]);
 		r = 0;
 	}
-	for (size_t i = 0; i < sizeof(st->cred) / sizeof(st->cred[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(st->cred); i++) {
 		secure_free_str(st->cred[i]);
 		st->cred[i] = NULL;
 	}
@@ -578,7 +578,7 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 
 void auth_clear(struct auth_state *st)
 {
-	for (size_t i = 0; i < sizeof(st->cred) / sizeof(st->cred[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(st->cred); i++)
 		secure_free_str(st->cred[i]);
 	secure_free_str(st->token);
 	free(st->mount);

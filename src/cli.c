@@ -387,7 +387,7 @@ static const struct opt_def opts[] = {
      .arg = "",
      .help = "print this help and exit"},
 };
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+#define NOPTS (ARRAY_SIZE(opts))
 /* getopt_long's value for row i; below it are the short options. */
 #define OPT_VAL_BASE 256
 
@@ -960,7 +960,7 @@ static int finish_supervise(const struct config *cfg, const bool *given)
 	                                   "reload-signal", "reload-url",  "debounce",
 	                                   "revoke-on-exit"};
 	if (!cfg->supervise) {
-		for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(only); i++)
 			if (given[opt_index(only[i])]) {
 				log_error("--%s needs --supervise", only[i]);
 				return EXIT_USAGE;

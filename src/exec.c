@@ -99,7 +99,7 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
 	int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaction(sigs[i], &sa, NULL);
 
 	execve(path, argv, envp);

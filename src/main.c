@@ -60,7 +60,7 @@ static int stop_if_signalled(void)
 	sigset_t set;
 	if (sigpending(&set) < 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		if (sigismember(&set, sigs[i]) == 1) {
 			log_error("terminated by a signal; the command was not started");
 			return 128 + sigs[i];
@@ -159,6 +159,30 @@ static int check_revoke_token(const struct config *cfg, const struct auth_state 
 	return EXIT_CONFIG;
 }
 
+/* --check: everything but the exec, and no lease taken home. */
+static int finish_check(const struct config *cfg, struct vault *vault, struct auth_state *auth,
+                        struct plan *plan, const struct job *job, const char *cmd)
+{
+	int r = probe_files(job, cfg);
+	if (r)
+		return r;
+	log_success(plan, job, cmd, NULL);
+	print_check(job);
+	lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
+	return auth_handoff(vault, cfg, auth, true);
+}
+
+/* VAULT_ENV_DELAY: vault-env's pause before the exec. */
+static void exec_delay(uint64_t ms)
+{
+	if (!ms)
+		return;
+	log_info("waiting %llu ms before the exec (VAULT_ENV_DELAY)", (unsigned long long)ms);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -193,22 +217,10 @@ int main(int argc, char **argv)
 	if ((r = child_env(&cfg, &auth, &job, ve.env, cmd, &envp)))
 		goto out;
 	if (cfg.check) {
-		if ((r = probe_files(&job, &cfg)))
-			goto out;
-		log_success(plan, &job, cmd, NULL);
-		print_check(&job);
-		lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
-		r = auth_handoff(vault, &cfg, &auth, true);
+		r = finish_check(&cfg, vault, &auth, plan, &job, cmd);
 		goto out;
 	}
-	if (cfg.exec_delay_ms) {
-		log_info("waiting %llu ms before the exec (VAULT_ENV_DELAY)",
-		         (unsigned long long)cfg.exec_delay_ms);
-		struct timespec ts = {(time_t)(cfg.exec_delay_ms / 1000),
-		                      (long)(cfg.exec_delay_ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) != 0)
-			;
-	}
+	exec_delay(cfg.exec_delay_ms);
 	hold_signals();
 	if ((r = files_write_all(job.files, job.nfiles, cfg.file_mode)) ||
 	    (r = auth_handoff(vault, &cfg, &auth, false)) || (r = stop_if_signalled()))

@@ -20,6 +20,7 @@
 #include "jsonval.h"
 #include "lease.h"
 #include "log.h"
+#include "strutil.h"
 #include "util.h"
 
 static const struct {
@@ -35,7 +36,7 @@ static const struct {
     {SIGSEGV, "SEGV"}, {SIGBUS, "BUS"},       {SIGFPE, "FPE"},   {SIGILL, "ILL"},
     {SIGTRAP, "TRAP"}, {SIGSYS, "SYS"},
 };
-#define NSIGNAMES (sizeof(sig_names) / sizeof(sig_names[0]))
+#define NSIGNAMES (ARRAY_SIZE(sig_names))
 
 int supervise_parse_signal(const char *s)
 {
@@ -604,7 +605,7 @@ static int token_renew(struct sv *s)
 		char msg[300];
 		snprintf(msg, sizeof(msg), "%s", m ? m : "");
 		for (char *c = msg; *c; c++)
-			if (*c < 0x20)
+			if (has_ctl(c, 1))
 				*c = ' ';
 		log_warn("renewing the token: HTTP %ld%s%s", rep.code, *msg ? ": " : "", msg);
 		vault_reply_clear(&rep);

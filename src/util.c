@@ -192,7 +192,7 @@ int parse_duration_ms(const char *s, uint64_t *out_ms)
 	if (digits == n) {
 		mult = 1000; /* a bare number is seconds, as VAULT_CLIENT_TIMEOUT */
 	} else {
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
 			if (strcmp(s + digits, units[i].suffix) == 0)
 				mult = units[i].ms;
 	}
