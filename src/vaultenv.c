@@ -685,10 +685,6 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 	    (r = get_bool(in, "VAULT_IGNORE_MISSING_SECRETS", &ignore)) ||
 	    (r = get_bool(in, "VAULT_JSON_LOG", &json)))
 		return r;
-	if (daemon) {
-		log_error("VAULT_ENV_DAEMON: daemon mode is not supported yet in vault-env mode");
-		return EXIT_USAGE;
-	}
 	const char *delay = nonempty(in, "VAULT_ENV_DELAY");
 	if (delay && parse_duration_ms(delay, &x->delay_ms) < 0) {
 		log_error("VAULT_ENV_DELAY: '%s' is not a duration like 500ms, 5s or 2m (at most "
@@ -704,7 +700,14 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 		          "handed a revoked token; drop one of them");
 		return EXIT_USAGE;
 	}
-	if (revoke && logs_in)
+	/* Daemon mode is vaultexec's supervisor: it renews, and fetches again
+	 * at the end of a lease instead of stopping the command. */
+	if (daemon)
+		set(s, in, "VAULTEXEC_SUPERVISE", "true");
+	/* The supervisor keeps using its token: revoke it when the command ends. */
+	if (revoke && logs_in && daemon)
+		set(s, in, "VAULTEXEC_REVOKE_ON_EXIT", "true");
+	else if (revoke && logs_in)
 		set(s, in, "VAULTEXEC_REVOKE_TOKEN", "true");
 	else if (revoke)
 		log_warn("VAULT_REVOKE_TOKEN: the token was given to vaultexec (VAULT_TOKEN or a "

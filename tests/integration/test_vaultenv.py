@@ -231,6 +231,16 @@ def _(w, res):
     assert "revoked the login token" in res.stderr
 
 
+@extra("daemon-revoke")
+def _(w, res):
+    assert "revoked the login token (--revoke-on-exit)" in res.stderr, res.stderr
+
+
+@extra("daemon")
+def _(w, res):
+    assert "supervise" in res.stderr, res.stderr
+
+
 @extra("revoke-given")
 def _(w, res):
     assert token_ok(w, res.given), "the given token was revoked"

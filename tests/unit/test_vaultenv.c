@@ -127,7 +127,8 @@ static void test_values(void)
 	              "W=>>vault:pki/issue/r#certificate#{\"common_name\":\"a b&c\",\"ttl\":3600}",
 	              "C=vault:v1:abc=", "VAULT_TRANSIT_KEY_ID=k", "I=x${vault:s/data/a#p}y",
 	              "VAULT_ENV_FROM_PATH=s/data/a, s/data/b#4", "VAULT_IGNORE_MISSING_SECRETS=1",
-	              "VAULT_ENV_DELAY=2s", "VAULT_JSON_LOG=true", "VAULT_LOG_LEVEL=WARN+4"));
+	              "VAULT_ENV_DELAY=2s", "VAULT_JSON_LOG=true", "VAULT_LOG_LEVEL=WARN+4",
+	              "VAULT_ENV_DAEMON=true"));
 	is_int(r, 0, "value forms");
 	is_int(cfg.nenvs, 3, "three templates");
 	for (size_t i = 0; i < cfg.nenvs; i++) {
@@ -151,13 +152,15 @@ static void test_values(void)
 	is_int(cfg.from_paths[1].version, 4, "version");
 	ok(cfg.allow_missing, "ignore missing");
 	is_int(cfg.exec_delay_ms, 2000, "delay");
+	ok(cfg.supervise, "daemon mode is the supervisor");
 	ok(cfg.log_format == LOG_JSON && cfg.log_level == LOG_ERROR, "JSON, slog WARN+4 = error");
 	config_free(&cfg);
 	vaultenv_free(&ve);
 
-	const char *bad[] = {"VAULT_ENV_DELAY=soon", "VAULT_REVOKE_TOKEN=yes", "VAULT_ENV_DAEMON=1",
-	                     "C=vault:v1:abc", "W=>>vault:p#k", "W=>>vault:p#k#{\"a\":{}}",
-	                     "F=vault:s/a#${.x | sha1sum}", "VAULT_ENV_FROM_PATH=a/../b",
+	const char *bad[] = {"VAULT_ENV_DELAY=soon", "VAULT_REVOKE_TOKEN=yes",
+	                     "VAULT_ENV_DAEMON=yes", "C=vault:v1:abc", "W=>>vault:p#k",
+	                     "W=>>vault:p#k#{\"a\":{}}", "F=vault:s/a#${.x | sha1sum}",
+	                     "VAULT_ENV_FROM_PATH=a/../b",
 	                     /* found by tests/fuzz/fuzz_vaultenv: a key no template can hold */
 	                     "B=x${vault:s/a#${.p | urlquery}#2", "W=>>vault:p q#k#{\"a\":1}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
