@@ -22,9 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char **envp = xcalloc(s.n + 1, sizeof(*envp));
 	size_t ne = 0;
 	for (size_t i = 0; i < s.n; i++)
-		/* HOME and the token paths would make it read files: keep it pure. */
+		/* HOME and the token paths would make it read files: keep it pure.
+		 * VAULTEXEC_* are config_parse's (fuzz_config): a VAULTEXEC_ENV
+		 * template is the user's, parsed later, not the translation's. */
 		if (strncmp(s.v[i], "HOME=", 5) != 0 &&
-		    strncmp(s.v[i], "VAULT_TOKEN_PATH=", 17) != 0)
+		    strncmp(s.v[i], "VAULT_TOKEN_PATH=", 17) != 0 &&
+		    strncmp(s.v[i], "VAULTEXEC_", 10) != 0)
 			envp[ne++] = xstrdup(s.v[i]);
 	envp[ne] = NULL;
 
