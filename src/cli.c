@@ -320,7 +320,8 @@ static const struct opt_def opts[] = {
      .flags = F_POSITIVE,
      .def = "1m",
      .arg = "DURATION",
-     .help = "how often secrets without a lease are read again (default 1m)"},
+     .help = "how often secrets without a lease are checked: KV v2 by its metadata "
+             "version, others by reading them again (default 1m)"},
     {.name = "stop-signal",
      .kind = K_CUSTOM,
      .fn = set_stop_signal,

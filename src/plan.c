@@ -23,6 +23,8 @@ struct secret {
 	char *params;          /* raw PATH?PARAMS text (a write); part of the key */
 	char *body;            /* the write's JSON body (may hold a secret) */
 	uint64_t meta_version; /* the version Vault reported, for messages */
+	char *meta_path;       /* KV v2: <mount>/metadata/<rest>, for change polls */
+	bool meta_refused;     /* the metadata read was refused: poll by reading */
 	struct secret *same;   /* another entry that resolved to the same read */
 	char *api_path;        /* v1/... path, for dedup */
 	char *disp;            /* api_path and the namespace, for messages */
@@ -68,6 +70,7 @@ void plan_free(struct plan *p)
 		free(p->s[i].params);
 		secure_free_str(p->s[i].body);
 		free(p->s[i].api_path);
+		free(p->s[i].meta_path);
 		free(p->s[i].disp);
 		free(p->s[i].hint);
 		jdoc_free(p->s[i].doc);
@@ -264,6 +267,15 @@ static void set_api_path(struct plan *p, struct secret *s, const char *mount, in
 	} else {
 		s->api_path = plan_api_path(mount, kv, s->path);
 	}
+	free(s->meta_path);
+	s->meta_path = NULL;
+	if (kv == K_KV2 && mount) {
+		/* <escaped mount>/data/<rest> -> <escaped mount>/metadata/<rest> */
+		_cleanup_free_ char *m = plan_api_path(mount, K_KV1, mount);
+		size_t ml = strlen(m);
+		if (strncmp(s->api_path + ml, "/data", 5) == 0)
+			s->meta_path = xasprintf("%s/metadata%s", m, s->api_path + ml + 5);
+	}
 	/* The same path is another secret in another namespace. */
 	const char *ns = p->cfg->namespace_;
 	s->disp =
@@ -420,6 +432,14 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 		} else {
 			s->state = S_OK;
 			s->data = data;
+			if (s->kv == K_KV2) {
+				const cJSON *ver = json_get(
+				    json_get(json_get(jdoc_root(rep.doc), "data"), "metadata"),
+				    "version");
+				if (cJSON_IsNumber(ver) && ver->valuedouble >= 0 &&
+				    ver->valuedouble < 9223372036854775808.0)
+					s->meta_version = (uint64_t)ver->valuedouble;
+			}
 			s->doc = steal_pointer(&rep.doc);
 		}
 		break;
@@ -536,6 +556,36 @@ static bool leased(const struct plan *p, const struct secret *s, const struct le
 	return false;
 }
 
+/* KV v2 change polls read the metadata, not the values: 1 when the
+ * current version is still the one read (not deleted, not destroyed), 0
+ * when it changed or cannot be told (then the secret is read again). */
+static int kv2_unchanged(struct vault *v, struct secret *s)
+{
+	if (s->kv != K_KV2 || s->version || !s->meta_path || s->meta_refused || s->state != S_OK ||
+	    !s->meta_version)
+		return 0;
+	struct vault_reply rep;
+	if (vault_request(v, "GET", s->meta_path, NULL, NULL, 0, &rep))
+		return -1;
+	int same = 0;
+	if (rep.code == 200) {
+		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
+		const cJSON *cur = json_get(data, "current_version");
+		char key[24];
+		snprintf(key, sizeof(key), "%llu", (unsigned long long)s->meta_version);
+		const cJSON *ver = json_get(json_get(data, "versions"), key);
+		const char *del = json_get_string(ver, "deletion_time");
+		same = cJSON_IsNumber(cur) && cur->valuedouble == (double)s->meta_version &&
+		       !cJSON_IsTrue(json_get(ver, "destroyed")) && (!del || !*del);
+	} else {
+		/* Policies often grant data/ but not metadata/: read instead. */
+		log_debug("%s: HTTP %ld; polling by reading the secret", s->meta_path, rep.code);
+		s->meta_refused = true;
+	}
+	vault_reply_clear(&rep);
+	return same;
+}
+
 int plan_refetch(struct plan *p, struct vault *v, size_t lease_index)
 {
 	for (size_t i = 0; i < p->nvals; i++)
@@ -554,6 +604,15 @@ int plan_refetch(struct plan *p, struct vault *v, size_t lease_index)
 		if (!pick[i])
 			continue;
 		struct secret *s = &p->s[i];
+		if (!only) {
+			int same = kv2_unchanged(v, s);
+			if (same < 0) {
+				r = EXIT_UNAVAILABLE;
+				break;
+			}
+			if (same)
+				continue;
+		}
 		struct secret fresh = *s;
 		fresh.doc = NULL;
 		fresh.data = NULL;

@@ -562,3 +562,65 @@ def test_pki_certificate_reissued_before_expiry_and_reload_signal(bao, vx, super
     assert pki_leases(bao, pki_role) == [], sv.describe()
     err = sv.stderr()
     assert "fresh values" in err and "reloading" in err and "revoked the lease" in err
+
+
+# ---------------------------------------------------------------------------
+# KV v2 polls through the metadata version (counted in OpenBao's audit log)
+# ---------------------------------------------------------------------------
+
+
+class AuditedBao(vxlib.Bao):
+    """A dev server with a file audit device (OpenBao only takes audit
+    devices from its configuration), to count the requests of a test."""
+
+    def _extra_args(self):
+        hcl = self.workdir / "audit.hcl"
+        self.audit_log = self.workdir / "audit.log"
+        hcl.write_text(f'audit "file" "count" {{\n  options {{\n    file_path = "{self.audit_log}"\n  }}\n}}\n')
+        return [f"-config={hcl}"]
+
+
+@pytest.fixture(scope="module")
+def audited_bao(session_tmp):
+    b = AuditedBao(session_tmp / "bao-audited")
+    b.start_dev()
+    yield b
+    b.stop()
+
+
+def audited(path, api_path):
+    n = 0
+    for line in path.read_text().splitlines():
+        ev = json.loads(line)
+        req = ev.get("request") or {}
+        if ev.get("type") == "request" and req.get("path") == api_path and req.get("operation") == "read":
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("metadata_allowed", [True, False])
+def test_kv2_polled_through_metadata_version(audited_bao, vx, supervised, metadata_allowed):
+    """With read on metadata/, polls ask for the version only; without it,
+    they read the secret.  A change is found either way."""
+    bao, audit = audited_bao, audited_bao.audit_log
+    name, _ = kv_app(bao, vx, pw=None)
+    pol = vx.name("pol")
+    bao.put_policy(pol, f'path "secret/data/{name}" {{ capabilities = ["read"] }}\n'
+                   + (f'path "secret/metadata/{name}" {{ capabilities = ["read"] }}\n'
+                      if metadata_allowed else ""))
+    tok = bao.create_token([pol])
+    vx.register(tok)
+    sv = supervised([*conn(bao), "--supervise", "--poll", "300ms", "--debounce", "100ms",
+                     "--map", f"secret/{name}#pw=PW"], env={"VAULT_TOKEN": tok})
+    sv.wait_for(lambda: sv.starts(), what="start")
+    time.sleep(3)
+    reads, metas = audited(audit, f"secret/data/{name}"), audited(audit, f"secret/metadata/{name}")
+    if metadata_allowed:
+        assert reads == 1 and metas >= 5, (reads, metas)
+    else:
+        assert reads >= 5 and metas == 1, (reads, metas)  # asked once, refused, not again
+    new = vx.secret("new")
+    bao.put_kv2(name, {"pw": new})
+    sv.wait_for(lambda: len(sv.starts()) == 2, 10, "restart")
+    assert sv.starts()[1]["env"]["PW"] == sha(new)
+    assert sv.finish() == 0
