@@ -759,16 +759,25 @@ int lookup_exit_code(enum lookup_result r)
 	return r == LOOKUP_FAILED ? EXIT_DATA : r == LOOKUP_BUG ? EXIT_SOFTWARE : 0;
 }
 
-int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
-                    char *why, size_t whylen)
+enum lookup_result plan_secret_state(struct plan *p, const struct secref *ref, char *why,
+                                     size_t whylen)
 {
 	struct secret *s = target(p, ref->path, ref->version, ref->params);
-	if (!s)
-		return EXIT_SOFTWARE;
-	if (s->state != S_OK) {
-		missing_reason(s, why, whylen);
-		return 1;
+	if (!s) {
+		log_error("internal error: the secret %s was not read", ref->path ? ref->path : "");
+		return LOOKUP_BUG;
 	}
+	if (s->state == S_OK)
+		return LOOKUP_FOUND;
+	missing_reason(s, why, whylen);
+	return LOOKUP_MISSING;
+}
+
+int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx)
+{
+	struct secret *s = target(p, ref->path, ref->version, ref->params);
+	if (!s || s->state != S_OK)
+		return EXIT_SOFTWARE; /* plan_secret_state says FOUND first */
 	const cJSON *f;
 	cJSON_ArrayForEach(f, s->data)
 	{

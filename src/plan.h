@@ -39,12 +39,15 @@ enum lookup_result plan_lookup(struct plan *p, const struct secref *ref, const c
 /* The exit code of a failed lookup (65 or 70); 0 for FOUND and MISSING. */
 int lookup_exit_code(enum lookup_result r);
 
-/* Calls fn for every field of the secret ref names (its path, NULL for
- * the default secret, and version; the field is ignored), in order.
- * Returns 1 with why set if the secret is missing. */
+/* Whether the secret ref names (its path, NULL for the default secret,
+ * and version; the field is ignored) was read: LOOKUP_FOUND, or
+ * LOOKUP_MISSING with why set, or LOOKUP_BUG (logged). */
+enum lookup_result plan_secret_state(struct plan *p, const struct secref *ref, char *why,
+                                     size_t whylen);
+/* Calls fn for every field of that secret, in order, and stops at the
+ * first non-zero (exit code) it returns.  Returns 0 or an exit code. */
 typedef int (*plan_field_fn)(void *ctx, const char *field);
-int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx,
-                    char *why, size_t whylen);
+int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx);
 
 /* For a resident process: reads again, in place, either every secret
  * whose answer carried no lease (lease_index SIZE_MAX), or the secrets

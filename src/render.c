@@ -420,12 +420,14 @@ static int render_from_path(struct job *j, struct plan *p, const struct secref *
 {
 	struct from_path_ctx c = {j, p, ref};
 	char why[512];
-	int r = plan_each_field(p, ref, from_path_field, &c, why, sizeof(why));
-	if (r == 1) {
+	enum lookup_result lr = plan_secret_state(p, ref, why, sizeof(why));
+	if (lr == LOOKUP_MISSING) {
 		_cleanup_free_ char *what = xasprintf("VAULT_ENV_FROM_PATH %s", ref->path);
-		r = left_unset(j, what, why) ? 0 : EXIT_DATA;
+		return left_unset(j, what, why) ? 0 : EXIT_DATA;
 	}
-	return r;
+	if (lr != LOOKUP_FOUND)
+		return lookup_exit_code(lr);
+	return plan_each_field(p, ref, from_path_field, &c);
 }
 
 int job_render(struct job *j, struct plan *p)
@@ -437,9 +439,13 @@ int job_render(struct job *j, struct plan *p)
 		struct map_all_ctx c = {j, p, j->nvars};
 		char why[512];
 		struct secref def = {NULL, (char *)"", 0, NULL};
-		r = plan_each_field(p, &def, map_all_field, &c, why, sizeof(why));
-		if (r == 1)
+		enum lookup_result lr = plan_secret_state(p, &def, why, sizeof(why));
+		if (lr == LOOKUP_MISSING)
 			r = left_unset(j, "--map-all", why) ? 0 : EXIT_DATA;
+		else if (lr != LOOKUP_FOUND)
+			r = lookup_exit_code(lr);
+		else
+			r = plan_each_field(p, &def, map_all_field, &c);
 	}
 	if (!r)
 		r = render_envrefs(j, p);
