@@ -64,7 +64,7 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		size_t len = (size_t)n;
 		for (const char *p = msg; *p; p++)
 			len += json_escape_byte((unsigned char)*p, line + len);
-		memcpy(line + len, "\"}\n", 3);
+		memcpy(line + len, "\"}\n", 4); /* with its NUL */
 		n = (int)(len + 3);
 	} else {
 		n = snprintf(line, sizeof(line), "vaultexec: %s: %s\n", level_names[level], msg);

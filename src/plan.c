@@ -547,7 +547,8 @@ int plan_fetch(struct plan *p, struct vault *v)
 
 static bool leased(const struct plan *p, const struct secret *s, const struct lease *only)
 {
-	for (size_t i = 0; i < p->leases.n; i++) {
+	/* (an empty set may have no array; says so to clang-tidy's analyzer too) */
+	for (size_t i = 0; p->leases.v && i < p->leases.n; i++) {
 		const struct lease *l = &p->leases.v[i];
 		if ((only ? l == only : !l->revoked && !l->replaced) &&
 		    strcmp(l->api_path, s->api_path) == 0 && same_str(l->body, s->body))

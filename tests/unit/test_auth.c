@@ -63,19 +63,19 @@ static char tmpdir[] = "/tmp/vaultexec-test-auth-XXXXXX";
 
 static int read_cred(const char *content, size_t len, char **out)
 {
+	*out = NULL;
 	char path[128];
 	snprintf(path, sizeof(path), "%s/cred", tmpdir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, content, len) != (ssize_t)len)
 		return -1;
 	close(fd);
-	*out = NULL;
 	return auth_read_secret_file("--x-file", path, out);
 }
 
 static void test_secret_file(void)
 {
-	char *v;
+	char *v = NULL;
 	is_int(read_cred("s.abc\n", 6, &v), 0, "trailing newline");
 	is_str(v, "s.abc", "newline trimmed");
 	free(v);

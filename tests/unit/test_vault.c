@@ -99,18 +99,16 @@ static void test_redirects(void)
 static void test_error_line(void)
 {
 	struct vault_reply r = {0};
-	const char *body = "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}";
+	char body[] = "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}";
 	r.code = 403;
-	r.body = strdup(body);
-	r.body_len = strlen(body);
-	jdoc_parse(r.body, r.body_len, &r.doc);
+	jdoc_parse(body, strlen(body), &r.doc);
 	char line[64];
 	vault_error_line(&r, line, sizeof(line));
 	is_str(line, "permission denied", "multierror count and bullet dropped");
 	char tiny[8];
 	vault_error_line(&r, tiny, sizeof(tiny));
 	is_int(strlen(tiny), 7, "cut to the buffer");
-	vault_reply_clear(&r);
+	jdoc_free(r.doc);
 	struct strbuf sb = STRBUF_INIT;
 	vault_clean_error("2 errors occurred:\n\t* a  b\n\t* c\r\n\n", &sb);
 	is_str(sb.buf, "a b; c", "items joined by '; ', blanks folded");
