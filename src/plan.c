@@ -396,6 +396,39 @@ static void miss_hint(struct plan *p, struct secret *s, const struct vault_reply
 	sb_wipe(&w);
 }
 
+/* A 200 answer to a read or write: its data, or why it has none. */
+static int read_ok(struct secret *s, struct vault_reply *rep)
+{
+	int r = 0;
+	const cJSON *data = json_get(jdoc_root(rep->doc), "data");
+	if (s->kv == K_KV2)
+		data = json_get(data, "data");
+	if (!rep->doc) {
+		log_error("%s: the answer is not valid JSON", s->disp);
+		r = EXIT_DATA;
+	} else if (s->kv == K_KV2 && cJSON_IsNull(data)) {
+		read_v2_deleted(s, rep);
+	} else if (s->kv == K_PLAIN && (!data || cJSON_IsNull(data))) {
+		s->state = S_NO_DATA;
+	} else if (!cJSON_IsObject(data)) {
+		log_error("%s: the answer has no data object%s", s->disp,
+		          s->kv == K_KV2 ? " (is this a KV v1 mount? try --kv-version 1)" : "");
+		r = EXIT_DATA;
+	} else {
+		s->state = S_OK;
+		s->data = data;
+		if (s->kv == K_KV2) {
+			const cJSON *ver = json_get(
+			    json_get(json_get(jdoc_root(rep->doc), "data"), "metadata"), "version");
+			if (cJSON_IsNumber(ver) && ver->valuedouble >= 0 &&
+			    ver->valuedouble < 9223372036854775808.0)
+				s->meta_version = (uint64_t)ver->valuedouble;
+		}
+		s->doc = steal_pointer(&rep->doc);
+	}
+	return r;
+}
+
 static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 {
 	char query[40] = "";
@@ -413,37 +446,9 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 	    p->leases.n == 1 && p->on_first_lease)
 		p->on_first_lease();
 	switch (rep.code) {
-	case 200: {
-		const cJSON *data = json_get(jdoc_root(rep.doc), "data");
-		if (s->kv == K_KV2)
-			data = json_get(data, "data");
-		if (!rep.doc) {
-			log_error("%s: the answer is not valid JSON", s->disp);
-			r = EXIT_DATA;
-		} else if (s->kv == K_KV2 && cJSON_IsNull(data)) {
-			read_v2_deleted(s, &rep);
-		} else if (s->kv == K_PLAIN && (!data || cJSON_IsNull(data))) {
-			s->state = S_NO_DATA;
-		} else if (!cJSON_IsObject(data)) {
-			log_error("%s: the answer has no data object%s", s->disp,
-			          s->kv == K_KV2 ? " (is this a KV v1 mount? try --kv-version 1)"
-			                         : "");
-			r = EXIT_DATA;
-		} else {
-			s->state = S_OK;
-			s->data = data;
-			if (s->kv == K_KV2) {
-				const cJSON *ver = json_get(
-				    json_get(json_get(jdoc_root(rep.doc), "data"), "metadata"),
-				    "version");
-				if (cJSON_IsNumber(ver) && ver->valuedouble >= 0 &&
-				    ver->valuedouble < 9223372036854775808.0)
-					s->meta_version = (uint64_t)ver->valuedouble;
-			}
-			s->doc = steal_pointer(&rep.doc);
-		}
+	case 200:
+		r = read_ok(s, &rep);
 		break;
-	}
 	case 204:
 		s->state = s->kv == K_PLAIN ? S_NO_DATA : S_MISSING;
 		break;
