@@ -115,6 +115,7 @@ struct sv {
 	uint64_t creation_ttl_s;
 
 	bool vault_away;
+	bool render_refused; /* the last new values were refused: said once */
 	struct http_client *reload_http;
 };
 
@@ -362,16 +363,42 @@ static void revoke_replaced(struct sv *s)
 		lease_set_drop_revoked(ls);
 }
 
+/* Would the command start with j's environment (no E2BIG)?  Checked
+ * before the running command is stopped for it. */
+static bool fits_exec(struct sv *s, const struct job *j)
+{
+	/* env_build's warnings were given at the first start. */
+	log_quiet(true);
+	char **envp = env_build(s->environ_, s->cfg, s->auth->method->scrub_env, s->auth->token,
+	                        j->vars, j->nvars);
+	log_quiet(s->render_refused);
+	struct exec_limits limits;
+	exec_limits_get(&limits);
+	int r = exec_check_limits(s->cmd, s->cfg->child_argv, envp, &limits);
+	env_free(envp);
+	return r == 0;
+}
+
 /* Renders from the plan as it is now; a result that differs from what the
  * command has (or from what is already waiting) waits --debounce. */
 static void rerender(struct sv *s, const char *cause, uint64_t latest)
 {
 	struct job j = {0};
+	/* Values refused once are refused again at each poll: said once. */
+	log_quiet(s->render_refused);
 	int r = job_prepare(&j, s->cfg, s->environ_, *s->plan);
 	if (!r)
 		r = job_render(&j, *s->plan);
 	if (r) {
 		log_warn("%s: the templates could not be rendered; keeping the old values", cause);
+	} else if (!fits_exec(s, &j)) {
+		log_warn("%s: the new environment would not fit execve(); keeping the old values",
+		         cause);
+		r = EXIT_DATA;
+	}
+	log_quiet(false);
+	s->render_refused = r != 0;
+	if (r) {
 		job_free(&j);
 		return;
 	}

@@ -273,7 +273,7 @@ def test_stop_timeout_kills_a_child_that_ignores_the_stop_signal(bao, vx, superv
 
 def test_kv2_change_restarts_with_new_environment(bao, vx, supervised):
     name, vals = kv_app(bao, vx, pw=None, other="fixed-value-1234")
-    sv = supervised([*conn(bao), "--supervise", "--poll", "500ms", "--debounce", "1s",
+    sv = supervised([*conn(bao), "--supervise", "--poll", "300ms", "--debounce", "2s",
                      "--stop-signal", "INT", "--map", f"secret/{name}#pw=PW",
                      "--env", f"SV_OTHER={{{{ secret/{name}#other }}}}"],
                     env={"VAULT_TOKEN": bao.token, "SV_TERM_EXIT": "0"})
@@ -283,7 +283,7 @@ def test_kv2_change_restarts_with_new_environment(bao, vx, supervised):
     new1, new2 = vx.secret("a"), vx.secret("b")
     # Two writes within --debounce: one restart, with the last value.
     bao.put_kv2(name, {"pw": new1, "other": "fixed-value-1234"})
-    time.sleep(0.6)
+    time.sleep(0.5)  # well within --debounce 2s, whichever poll sees it
     bao.put_kv2(name, {"pw": new2, "other": "fixed-value-1234"})
     t = time.monotonic()
     sv.wait_for(lambda: len(sv.starts()) >= 2, 10, "restart")
@@ -623,4 +623,27 @@ def test_kv2_polled_through_metadata_version(audited_bao, vx, supervised, metada
     bao.put_kv2(name, {"pw": new})
     sv.wait_for(lambda: len(sv.starts()) == 2, 10, "restart")
     assert sv.starts()[1]["env"]["PW"] == sha(new)
+    assert sv.finish() == 0
+
+
+def test_value_too_big_for_execve_keeps_the_command(bao, vx, supervised):
+    """A new value the kernel would refuse (over 128 KiB in one variable)
+    does not stop the running command: the old values stay."""
+    name, vals = kv_app(bao, vx, pw=None)
+    sv = supervised([*conn(bao), "--supervise", "--poll", "300ms", "--debounce", "100ms",
+                     "--map", f"secret/{name}#pw=PW"], env={"VAULT_TOKEN": bao.token})
+    sv.wait_for(lambda: sv.starts(), what="start")
+    big = vx.secret("big") + "x" * (200 * 1024)
+    bao.put_kv2(name, {"pw": big})
+    sv.wait_for(lambda: "would not fit execve(); keeping the old values" in sv.stderr(), 10,
+                "the refusal")
+    time.sleep(1.5)  # five more polls: the refusal is said once
+    assert len(sv.starts()) == 1 and sv.proc.poll() is None, sv.describe()
+    assert sv.stderr().count("would not fit execve()") == 1, sv.describe()
+    assert sv.stderr().count("over the kernel's limit") == 1, sv.describe()
+    # once the value is usable again, the command is restarted with it
+    small = vx.secret("small")
+    bao.put_kv2(name, {"pw": small})
+    sv.wait_for(lambda: len(sv.starts()) == 2, 10, "restart with a usable value")
+    assert sv.starts()[1]["env"]["PW"] == sha(small)
     assert sv.finish() == 0
