@@ -419,6 +419,38 @@ class Postgres:
             user="postgres",
         )
 
+    def vault_engine(self, bao, leaks, mount: str, config: str, role: str, ttl: str, max_ttl: str,
+                     tag: str) -> None:
+        """OpenBao's database engine at MOUNT managing this server: an admin
+        role 'vaultadmin' with a fresh password (registered as a leak), the
+        connection CONFIG, and ROLE handing out pg_monitor users named v-...
+        valid for TTL (at most MAX_TTL)."""
+        admin_pw = password(tag, drop="'\\{}")
+        leaks.register(tag, admin_pw)
+        q = admin_pw.replace("'", "''")
+        cp = self.sql(f"CREATE ROLE vaultadmin LOGIN CREATEROLE PASSWORD '{q}';\n"
+                      "GRANT pg_monitor TO vaultadmin WITH ADMIN OPTION;\n")
+        assert cp.returncode == 0, cp.stderr.decode()[-500:]
+        bao.api("POST", f"{mount}/config/{config}", {
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{self.port}/postgres?sslmode=disable",
+            "username": "vaultadmin", "password": admin_pw, "allowed_roles": [role],
+        })
+        bao.api("POST", f"{mount}/roles/{role}", {
+            "db_name": config, "default_ttl": ttl, "max_ttl": max_ttl,
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                "GRANT pg_monitor TO \"{{name}}\";",
+            ],
+        })
+
+    def dynamic_roles(self) -> list[str]:
+        """The users the database engine made (named v-...), sorted."""
+        cp = run(["psql", "-X", "-tA", "-h", self.root, "-p", self.port, "-U", "postgres", "-d", "postgres",
+                  "-c", "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%' ORDER BY 1"], user="postgres")
+        assert cp.returncode == 0, cp.stderr.decode()[-300:]
+        return cp.stdout.decode().split()
+
     def set_login(self, role: str, pw: str, grant: str = "pg_monitor"):
         q = pw.replace("'", "''")
         cp = self.sql(

@@ -56,26 +56,9 @@ class Dyn:
         self.tokens = self.root / "tokens"
         self.tokens.mkdir(mode=0o700)
         self.pg = E.Postgres(world.procs, world.root / "pg-dynamic").start()
-        admin_pw = E.password("pg-vaultadmin", drop="'\\{}")
-        world.leaks.register("pg-vaultadmin", admin_pw)
-        q = admin_pw.replace("'", "''")
-        cp = self.pg.sql(f"CREATE ROLE vaultadmin LOGIN CREATEROLE PASSWORD '{q}';\n"
-                         "GRANT pg_monitor TO vaultadmin WITH ADMIN OPTION;\n")
-        assert cp.returncode == 0, cp.stderr.decode()[-500:]
         b = self.bao
         b.api("POST", "sys/mounts/database", {"type": "database"})
-        b.api("POST", "database/config/postgres", {
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{self.pg.port}/postgres?sslmode=disable",
-            "username": "vaultadmin", "password": admin_pw, "allowed_roles": ["exporter"],
-        })
-        b.api("POST", "database/roles/exporter", {
-            "db_name": "postgres", "default_ttl": "1h", "max_ttl": "24h",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                "GRANT pg_monitor TO \"{{name}}\";",
-            ],
-        })
+        self.pg.vault_engine(b, world.leaks, "database", "postgres", "exporter", "1h", "24h", "pg-vaultadmin")
         b.api("POST", "sys/mounts/pki", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
         self.ca = b.api("POST", "pki/root/generate/internal",
                         {"common_name": "metrics CA", "ttl": "87600h"})["data"]["certificate"]
@@ -101,10 +84,7 @@ class Dyn:
         return json.loads(raw)["data"]["keys"]
 
     def roles(self) -> list[str]:
-        cp = E.run(["psql", "-X", "-tA", "-h", self.pg.root, "-p", self.pg.port, "-U", "postgres", "-d", "postgres",
-                    "-c", "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%' ORDER BY 1"], user="postgres")
-        assert cp.returncode == 0, cp.stderr.decode()[-300:]
-        return cp.stdout.decode().split()
+        return self.pg.dynamic_roles()
 
     def state(self):
         return sorted(self.leases()), self.roles()

@@ -132,29 +132,8 @@ def sv(world):
 
 def test_postgres_exporter_on_rotating_credentials(sv, world):
     pg = E.Postgres(world.procs, world.root / "pg-sv").start()
-    admin_pw = E.password("pg-sv-admin", drop="'\\{}")
-    world.leaks.register("pg-sv-admin", admin_pw)
-    cp = pg.sql(f"CREATE ROLE vaultadmin LOGIN CREATEROLE PASSWORD '{admin_pw.replace(chr(39), chr(39) * 2)}';\n"
-                "GRANT pg_monitor TO vaultadmin WITH ADMIN OPTION;\n")
-    assert cp.returncode == 0, cp.stderr.decode()[-500:]
-    sv.bao.api("POST", "db-sv/config/pg", {
-        "plugin_name": "postgresql-database-plugin",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/postgres?sslmode=disable",
-        "username": "vaultadmin", "password": admin_pw, "allowed_roles": ["pg"],
-    })
-    sv.bao.api("POST", "db-sv/roles/pg", {
-        "db_name": "pg", "default_ttl": "4s", "max_ttl": "12s",
-        "creation_statements": [
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-            "GRANT pg_monitor TO \"{{name}}\";",
-        ],
-    })
-
-    def roles():
-        cp = E.run(["psql", "-X", "-tA", "-h", pg.root, "-p", pg.port, "-U", "postgres", "-d", "postgres",
-                    "-c", "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%' ORDER BY 1"], user="postgres")
-        assert cp.returncode == 0
-        return cp.stdout.decode().split()
+    pg.vault_engine(sv.bao, world.leaks, "db-sv", "pg", "pg", "4s", "12s", "pg-sv-admin")
+    roles = pg.dynamic_roles
 
     mport = E.free_port()
     proc = sv.start("pg-exporter-supervised", [
