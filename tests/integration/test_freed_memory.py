@@ -32,9 +32,23 @@ import auth_helpers as ah
 import vxlib
 from vxlib import conn
 
-# Optional only for the builds it cannot watch (ASan, static, a wrapper
-# script): the fixture skips those by name, and fails when it cannot build.
-pytestmark = pytest.mark.optional
+
+def unwatchable(binary: str) -> str | None:
+    """Why BINARY's frees cannot be watched (ASan, static, a wrapper
+    script), or None for the plain dynamic build."""
+    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    if "libasan" in ldd.stdout:
+        return "the ASan build owns malloc/free; freescan needs the plain build"
+    out = ldd.stdout + ldd.stderr
+    if ldd.returncode != 0 or "not a dynamic executable" in out or "statically linked" in out:
+        return "a static binary (or a wrapper script) ignores LD_PRELOAD"
+    return None
+
+
+# Optional only for the builds it cannot watch; for the plain build a skip
+# is a failure like any other, and so is a library that does not build.
+UNWATCHABLE = unwatchable(vxlib.vaultexec_bin())
+pytestmark = [pytest.mark.optional] if UNWATCHABLE else []
 
 HERE = Path(__file__).resolve().parent
 MARK = b"--freescan: armed--\n"
@@ -43,12 +57,8 @@ MARK = b"--freescan: armed--\n"
 @pytest.fixture(scope="module")
 def freescan(tmp_path_factory):
     """The LD_PRELOAD library, or a skip where it cannot work."""
-    binary = vxlib.vaultexec_bin()
-    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)
-    if "libasan" in ldd.stdout:
-        pytest.skip("the ASan build owns malloc/free; freescan needs the plain build")
-    if ldd.returncode != 0 or "not a dynamic executable" in ldd.stdout + ldd.stderr:
-        pytest.skip("a static binary (or a wrapper script) ignores LD_PRELOAD")
+    if UNWATCHABLE:
+        pytest.skip(UNWATCHABLE)
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     assert cc, "no C compiler to build tests/integration/freescan.c"
     out = tmp_path_factory.mktemp("freescan") / "freescan.so"
