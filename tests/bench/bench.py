@@ -199,6 +199,16 @@ def size_of(path):
     return os.path.getsize(os.path.realpath(path)) if path else 0
 
 
+def size_text(size):
+    return f"{size / 1024:.0f} KiB" if size < 10 << 20 else f"{size / (1 << 20):.0f} MiB"
+
+
+def print_header(hdr):
+    """A Markdown table's header line and its rule."""
+    print(hdr)
+    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
@@ -283,16 +293,14 @@ def main():
         print(f"\nvaultexec benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
               f"{os.cpu_count()} cores, {platform.platform()}, OpenBao dev server on loopback, "
               f"{args.runs} runs each\n")
-        hdr = f"| {'tool':38} | {'binary':>9} | {'median ms':>9} | {'p10-p90 ms':>13} | {'peak RSS':>9} | {'CPU ms':>7} |"
-        print(hdr)
-        print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+        print_header(f"| {'tool':38} | {'binary':>9} | {'median ms':>9} | {'p10-p90 ms':>13} | {'peak RSS':>9} | {'CPU ms':>7} |")
         for name, size, res in rows:
             if not isinstance(res, tuple):
                 print(f"| {name:38} | {'':>9} | {res:>9} | {'':>13} | {'':>9} | {'':>7} |")
                 continue
             walls, rss, cpu = res
             q = statistics.quantiles(walls, n=10)
-            sz = f"{size / 1024:.0f} KiB" if size < 10 << 20 else f"{size / (1 << 20):.0f} MiB"
+            sz = size_text(size)
             print(f"| {name:38} | {sz:>9} | {statistics.median(walls):9.1f} | "
                   f"{q[0]:6.1f}-{q[-1]:<6.1f} | {statistics.median(rss) / 1024:6.1f} MiB | "
                   f"{statistics.median(cpu):7.1f} |")
@@ -367,15 +375,13 @@ def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
                             args.supervise_seconds)
         rows.append(("OpenBao agent exec mode", size_of(real), res or err))
     print(f"\nresident footprint over {args.supervise_seconds} s (the supervisor process alone)\n")
-    hdr = f"| {'tool':38} | {'binary':>9} | {'RSS':>9} | {'peak RSS':>9} | {'CPU ms':>7} |"
-    print(hdr)
-    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+    print_header(f"| {'tool':38} | {'binary':>9} | {'RSS':>9} | {'peak RSS':>9} | {'CPU ms':>7} |")
     for name, size, res in rows:
         if not isinstance(res, tuple):
             print(f"| {name:38} | {'':>9} | {res:>9} | {'':>9} | {'':>7} |")
             continue
         rss, hwm, cpu = res
-        sz = f"{size / 1024:.0f} KiB" if size < 10 << 20 else f"{size / (1 << 20):.0f} MiB"
+        sz = size_text(size)
         print(f"| {name:38} | {sz:>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | {cpu:7.1f} |")
 
 
