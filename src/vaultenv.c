@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/platform_util.h>
 
+#include "env.h"
 #include "files.h"
 #include "http.h"
 #include "log.h"
@@ -93,13 +94,6 @@ static char **el_finish(struct envlist *l)
 	if (!l->v)
 		l->v = xcalloc(1, sizeof(*l->v));
 	return steal_pointer(&l->v);
-}
-
-static void envp_free(char **e)
-{
-	for (size_t i = 0; e && e[i]; i++)
-		secure_free_str(e[i]);
-	free(e);
 }
 
 static bool name_is(const char *entry, const char *name)
@@ -827,14 +821,14 @@ int vaultenv_config(struct config *cfg, struct vaultenv *ve, int argc, char **ar
 	}
 	if (!r)
 		r = apply_extras(cfg, &x);
-	envp_free(el_finish(&s.add));
+	env_free(el_finish(&s.add));
 	extras_free(&x);
 	return r;
 }
 
 void vaultenv_free(struct vaultenv *ve)
 {
-	envp_free(ve->owned_env);
-	envp_free(ve->parse_env);
+	env_free(ve->owned_env);
+	env_free(ve->parse_env);
 	memset(ve, 0, sizeof(*ve));
 }
