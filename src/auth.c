@@ -7,6 +7,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "fileio.h"
 #include "files.h"
 #include "log.h"
 #include "secref.h"

@@ -20,8 +20,8 @@
 
 #include <curl/curl.h>
 
-#include "files.h"
-#include "supervise.h"
+#include "fileio.h"
+#include "signame.h"
 #include "util.h"
 
 enum opt_kind {
@@ -751,7 +751,7 @@ static int set_log_format(struct config *cfg, const char *val, const char *origi
 
 static int set_signal(int *dst, const char *val, const char *origin)
 {
-	int sig = supervise_parse_signal(val);
+	int sig = signal_parse(val);
 	if (sig <= 0)
 		return bad(origin, "'%s' is not a signal that can be sent (TERM, SIGHUP, 10, ...)",
 		           val);

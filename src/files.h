@@ -1,5 +1,5 @@
-/* Files: reading small ones whole, and writing --file outputs: never
- * half-written, never readable by others unless asked. */
+/* Files: writing --file outputs: never half-written, never readable by
+ * others unless asked.  Reading a small file whole is fileio.h. */
 #ifndef VAULTEXEC_FILES_H
 #define VAULTEXEC_FILES_H
 
@@ -24,10 +24,6 @@ void file_abort(const char *tmp);
  * temporary file beside it, leaving nothing behind.  Returns 0 or
  * EXIT_IOERR after logging the same line the run would. */
 int file_probe(const char *dest, mode_t mode);
-
-/* Reads a small file entirely (at most max bytes, else -1 with errno
- * EFBIG).  The buffer is NUL-terminated; *len excludes the NUL. */
-int read_file_limited(const char *path, size_t max, char **out, size_t *len);
 
 /* Writes every file that has content, all or none: each is staged first
  * and only when all are complete are they renamed into place. */

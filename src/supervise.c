@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "env.h"
@@ -20,48 +18,10 @@
 #include "jsonval.h"
 #include "lease.h"
 #include "log.h"
+#include "proc.h"
+#include "signame.h"
 #include "strutil.h"
 #include "util.h"
-
-static const struct {
-	int sig;
-	const char *name;
-} sig_names[] = {
-    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGUSR1, "USR1"},
-    {SIGUSR2, "USR2"}, {SIGTERM, "TERM"},     {SIGKILL, "KILL"}, {SIGALRM, "ALRM"},
-    {SIGCONT, "CONT"}, {SIGSTOP, "STOP"},     {SIGTSTP, "TSTP"}, {SIGTTIN, "TTIN"},
-    {SIGTTOU, "TTOU"}, {SIGWINCH, "WINCH"},   {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGIO, "IO"},
-    {SIGPWR, "PWR"},   {SIGPIPE, "PIPE"},     {SIGCHLD, "CHLD"}, {SIGABRT, "ABRT"},
-    {SIGSEGV, "SEGV"}, {SIGBUS, "BUS"},       {SIGFPE, "FPE"},   {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"}, {SIGSYS, "SYS"},
-};
-#define NSIGNAMES (ARRAY_SIZE(sig_names))
-
-int supervise_parse_signal(const char *s)
-{
-	uint64_t n;
-	if (parse_u64(s, 1, (uint64_t)SIGRTMAX, &n) == 0)
-		return (int)n;
-	if (strncasecmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (size_t i = 0; i < NSIGNAMES; i++)
-		if (strcasecmp(s, sig_names[i].name) == 0)
-			return sig_names[i].sig;
-	return -1;
-}
-
-const char *supervise_signal_name(int sig)
-{
-	static char buf[32];
-	for (size_t i = 0; i < NSIGNAMES; i++)
-		if (sig_names[i].sig == sig) {
-			snprintf(buf, sizeof(buf), "SIG%s", sig_names[i].name);
-			return buf;
-		}
-	snprintf(buf, sizeof(buf), "signal %d", sig);
-	return buf;
-}
 
 /* Signals that stay with their default action: the ones the kernel raises
  * for our own faults (blocking them would hang or kill us obscurely), the
@@ -97,11 +57,9 @@ struct sv {
 	char **environ_;
 	int sfd;
 
-	pid_t child; /* 0: none running */
-	int status;  /* last wait status of the child */
+	struct proc child;
 	bool stopping;
 	bool restarting; /* the stop signal was sent for a restart */
-	uint64_t kill_at;
 
 	/* values read but not applied yet (--debounce) */
 	struct job next_job;
@@ -164,104 +122,36 @@ static void end_vault_work(struct sv *s, int r, const char *what)
 	}
 }
 
-static void close_inherited_fds(void)
-{
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
-		return;
-#endif
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = 3; fd < max; fd++)
-		close(fd);
-}
-
 static int start_child(struct sv *s)
 {
 	char **envp = env_build(s->environ_, s->cfg, s->auth->method->scrub_env, s->auth->token,
 	                        s->job->vars, s->job->nvars);
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* Our Vault connections and the signalfd are not the child's. */
-		close_inherited_fds();
-		_exit(exec_command(s->cmd, s->cfg->child_argv, envp));
-	}
-	int e = errno;
+	int r = proc_start(&s->child, s->cmd, s->cfg->child_argv, envp);
 	env_free(envp);
-	if (pid < 0) {
-		log_error("cannot start %s: fork: %s", s->cmd, strerror(e));
-		return EXIT_SOFTWARE;
-	}
-	s->child = pid;
-	log_info("started %s (pid %ld)", s->cmd, (long)pid);
-	return 0;
-}
-
-static int exit_code_of(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_SOFTWARE;
-}
-
-/* Reaps every child that has ended: the command, and as PID 1 or child
- * subreaper any orphan that was re-parented to us. */
-static void reap(struct sv *s)
-{
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0)
-			return;
-		if (pid != s->child) {
-			log_debug("reaped orphan pid %ld", (long)pid);
-			continue;
-		}
-		s->child = 0;
-		s->status = status;
-		s->kill_at = 0;
-		if (WIFSIGNALED(status))
-			log_info("%s (pid %ld) was killed by %s", s->cmd, (long)pid,
-			         supervise_signal_name(WTERMSIG(status)));
-		else
-			log_info("%s (pid %ld) exited with code %d", s->cmd, (long)pid,
-			         exit_code_of(status));
-	}
-}
-
-static void send_child(struct sv *s, int sig)
-{
-	if (s->child > 0 && kill(s->child, sig) < 0 && errno != ESRCH)
-		log_warn("cannot send %s to pid %ld: %s", supervise_signal_name(sig),
-		         (long)s->child, strerror(errno));
+	return r;
 }
 
 static void on_signal(struct sv *s, int sig)
 {
 	if (sig == SIGCHLD) {
-		reap(s);
+		proc_reap(&s->child);
 		return;
 	}
-	log_debug("forwarding %s to pid %ld", supervise_signal_name(sig), (long)s->child);
+	log_debug("forwarding %s to pid %ld", signal_name(sig), (long)s->child.pid);
 	/* A termination signal during a restart ends the restart too: the
 	 * command is not started again after it stops. */
 	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
 		s->stopping = true;
-	send_child(s, sig);
+	proc_signal(&s->child, sig);
 }
 
 static void restart(struct sv *s, const char *why)
 {
 	if (s->restarting)
 		return;
-	log_info("restarting %s: %s; sending %s", s->cmd, why,
-	         supervise_signal_name(s->cfg->stop_signal));
+	log_info("restarting %s: %s; sending %s", s->cmd, why, signal_name(s->cfg->stop_signal));
 	s->restarting = true;
-	s->kill_at = now_ms() + s->cfg->stop_timeout_ms;
-	send_child(s, s->cfg->stop_signal);
+	proc_stop(&s->child, s->cfg->stop_signal, s->cfg->stop_timeout_ms);
 }
 
 static void reload(struct sv *s, const char *why)
@@ -269,8 +159,8 @@ static void reload(struct sv *s, const char *why)
 	const struct config *cfg = s->cfg;
 	if (cfg->reload_signal) {
 		log_info("reloading %s: %s; sending %s", s->cmd, why,
-		         supervise_signal_name(cfg->reload_signal));
-		send_child(s, cfg->reload_signal);
+		         signal_name(cfg->reload_signal));
+		proc_signal(&s->child, cfg->reload_signal);
 		return;
 	}
 	if (!s->reload_http) {
@@ -717,12 +607,12 @@ static uint64_t next_deadline(struct sv *s)
 	/* While the command stops, only its end (a signal) or the SIGKILL
 	 * deadline matter. */
 	if (s->stopping || s->restarting)
-		return s->kill_at ? s->kill_at : now_ms() + 3600000;
+		return s->child.kill_at ? s->child.kill_at : now_ms() + 3600000;
 	uint64_t d = s->poll_at;
 	if (s->pending && s->apply_at < d)
 		d = s->apply_at;
-	if (s->kill_at && s->kill_at < d)
-		d = s->kill_at;
+	if (s->child.kill_at && s->child.kill_at < d)
+		d = s->child.kill_at;
 	if (s->tok_step != TOK_NONE && s->tok_at < d)
 		d = s->tok_at;
 	const struct lease_set *ls = plan_leases(*s->plan);
@@ -776,7 +666,8 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	               .job = job,
 	               .cmd = cmd,
 	               .environ_ = environ_,
-	               .sfd = -1};
+	               .sfd = -1,
+	               .child = {.cmd = cmd}};
 	int r = setup_signals(&s);
 	if (r)
 		return r;
@@ -797,9 +688,9 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		s.tok_at = now_ms() + backoff_ms(1);
 	}
 
-	while (s.child > 0) {
+	while (s.child.pid > 0) {
 		wait_event(&s);
-		if (s.child == 0) {
+		if (s.child.pid == 0) {
 			if (!s.restarting || s.stopping)
 				break;
 			s.restarting = false;
@@ -809,12 +700,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 			continue;
 		}
 		uint64_t now = now_ms();
-		if (s.kill_at && now >= s.kill_at) {
-			log_warn("%s (pid %ld) did not stop within --stop-timeout; sending SIGKILL",
-			         cmd, (long)s.child);
-			send_child(&s, SIGKILL);
-			s.kill_at = 0;
-		}
+		proc_tick(&s.child, now);
 		if (s.stopping || s.restarting)
 			continue;
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)
@@ -831,7 +717,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	http_client_free(s.reload_http);
 	close(s.sfd);
 	if (!r)
-		r = exit_code_of(s.status);
+		r = proc_exit_code(s.child.status);
 	if (cfg->revoke_on_exit)
 		revoke_on_exit(&s);
 	return r;

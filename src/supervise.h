@@ -20,11 +20,4 @@
 int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *auth,
                   struct plan **plan, struct job *job, const char *cmd, char **environ_);
 
-/* "TERM", "SIGTERM", "sigterm" or a number: the signal, or -1 when it is
- * none that can be sent (KILL and STOP are refused for reloads elsewhere). */
-int supervise_parse_signal(const char *s);
-
-/* "SIGTERM" for 15; "signal 40" for one without a name (static buffer). */
-const char *supervise_signal_name(int sig);
-
 #endif

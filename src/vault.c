@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "fileio.h"
 #include "log.h"
 #include "strbuf.h"
 

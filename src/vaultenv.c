@@ -13,7 +13,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "env.h"
-#include "files.h"
+#include "fileio.h"
 #include "http.h"
 #include "log.h"
 #include "strbuf.h"

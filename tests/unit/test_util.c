@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "fileio.h"
 #include "tap.h"
 #include "strbuf.h"
 #include "util.h"

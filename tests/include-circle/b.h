@@ -1,0 +1,2 @@
+/* Made-up circle: b -> c. */
+#include "c.h"

@@ -1,0 +1,3 @@
+/* Made-up circle: c -> a, closing it. */
+#include "a.h"
+int c(void);
