@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/base64.h>
 #include <mbedtls/platform_util.h>
 
 #include "fileio.h"
@@ -74,6 +75,51 @@ static void refusal_reason(const struct vault_reply *rep, const cJSON *body, cha
 		}
 	}
 	snprintf(buf, n, "HTTP %ld%s%s", rep->code, *msg ? ": " : "", msg);
+}
+
+/* Whose JWT was refused, for the message: the role asked for and the
+ * token's "sub" claim, read without checking the signature (the server
+ * did that).  A Kubernetes service account token's subject
+ * system:serviceaccount:NS:NAME is shown as "service account NS/NAME".
+ * Empty when the body holds no JWT. */
+static void jwt_whose(const cJSON *body, char *buf, size_t n)
+{
+	const char *jwt = json_get_string(body, "jwt");
+	const char *role = json_get_string(body, "role");
+	const char *dot = jwt ? strchr(jwt, '.') : NULL;
+	const char *end = dot ? strchr(dot + 1, '.') : NULL;
+	buf[0] = '\0';
+	if (!end || end - dot > 16384)
+		return;
+	struct strbuf b64 = STRBUF_INIT, raw = STRBUF_INIT;
+	sb_add(&b64, dot + 1, (size_t)(end - dot - 1));
+	for (size_t i = 0; i < b64.len; i++)
+		b64.buf[i] = b64.buf[i] == '-' ? '+' : b64.buf[i] == '_' ? '/' : b64.buf[i];
+	while (b64.len % 4)
+		sb_addc(&b64, '=');
+	size_t olen = 0;
+	sb_grow(&raw, b64.len + 1);
+	struct jdoc *doc = NULL;
+	const char *sub = NULL;
+	if (mbedtls_base64_decode((unsigned char *)raw.buf, b64.len + 1, &olen,
+	                          (const unsigned char *)b64.buf, b64.len) == 0) {
+		raw.buf[olen] = '\0';
+		if (jdoc_parse(raw.buf, olen, &doc) == 0)
+			sub = json_get_string(jdoc_root(doc), "sub");
+	}
+	if (sub && has_ctl(sub, strlen(sub)))
+		sub = NULL;
+	const char *sa = sub && strncmp(sub, "system:serviceaccount:", 22) == 0 ? sub + 22 : NULL;
+	const char *colon = sa ? strchr(sa, ':') : NULL;
+	if (colon)
+		snprintf(buf, n, " (role %s, service account %.*s/%s)", role ? role : "(none)",
+		         (int)(colon - sa), sa, colon + 1);
+	else
+		snprintf(buf, n, " (role %s, subject %s)", role ? role : "(none)",
+		         sub ? sub : "(none)");
+	jdoc_free(doc);
+	sb_wipe(&b64);
+	sb_wipe(&raw);
 }
 
 static void wipe_json(cJSON *obj)
@@ -489,12 +535,15 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		goto out;
 	}
 	if (rep.code < 200 || rep.code > 299) {
-		char reason[480];
+		char reason[480], whose[320];
 		refusal_reason(&rep, body, reason, sizeof(reason));
-		/* An unknown mount is a 403 too, to hide which mounts exist. */
-		log_error("login with %s refused: %s%s", who, reason,
-		          rep.code == 403 ? " (also the answer when nothing is enabled there)"
-		                          : "");
+		jwt_whose(body, whose, sizeof(whose));
+		/* An unknown mount is a 403 "permission denied" too, to hide which
+		 * mounts exist; an enabled method gives its own reason. */
+		const char *msg = vault_error_message(&rep);
+		bool bare = rep.code == 403 && (!msg || strcmp(msg, "permission denied") == 0);
+		log_error("login with %s refused: %s%s%s", who, reason, whose,
+		          bare ? " (also the answer when nothing is enabled there)" : "");
 		r = EXIT_NOPERM;
 		goto out;
 	}

@@ -338,7 +338,20 @@ def test_kubernetes_login(bao, vx, tmp_path, k8s):
     trs.accept(other, ns, "intruder", "uid-y")
     vx.register(other)
     write(tmp_path / "sa" / "token", other)
-    vx.run([*conn(bao), *login, *read]).failed(77)
+    res = vx.run([*conn(bao), *login, *read]).failed(77)
+    # The method is enabled and gave its own reason: the message names the
+    # role and the token's service account, and does not suggest that
+    # nothing is enabled at the mount.
+    line = errors(res)
+    assert f"kubernetes at auth/{mount} refused: HTTP 403: service account name not authorized" in line
+    assert f"(role {role}, service account {ns}/intruder)" in line, res.describe()
+    assert "nothing is enabled" not in line, res.describe()
+
+    # Nothing enabled at the mount: OpenBao's bare 403, and then the hint.
+    res = vx.run([*conn(bao), "--auth", "kubernetes", "--auth-mount", mount + "-none", "--role", role,
+                  "--jwt-file", jfile, *read]).failed(77)
+    line = errors(res)
+    assert "HTTP 403: permission denied" in line and "nothing is enabled there" in line, res.describe()
 
 
 def test_kubernetes_jwt_is_read_at_login_not_at_start(vx, fake, tmp_path):
