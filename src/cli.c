@@ -365,6 +365,12 @@ static const struct opt_def opts[] = {
      .section = "Control",
      .help = "do everything but exec; print the names of variables and files; revoke the "
              "leases taken"},
+    {.name = "install",
+     .kind = K_STR,
+     .off = OFF(install_dir),
+     .arg = "DIR",
+     .help = "copy this binary to DIR/vaultexec (mode 0555, atomically) and exit: a scratch "
+             "image as its own init container"},
     {.name = "log-level",
      .kind = K_CUSTOM,
      .fn = set_log_level,
@@ -407,7 +413,7 @@ static const char exit_codes_help[] =
     "  65   secret or field missing, deleted, or not representable\n"
     "  69   Vault not ready or unreachable before the --wait deadline\n"
     "  70   internal error\n"
-    "  74   a --file could not be written\n"
+    "  74   a --file or the --install copy could not be written\n"
     "  77   permission denied or login refused\n"
     "  78   configuration that cannot be used (unreadable CA or token file, TLS "
     "verification failed)\n"
@@ -989,6 +995,21 @@ static int finish_supervise(const struct config *cfg, const bool *given)
 
 static int finish(struct config *cfg, const bool *given)
 {
+	/* --install runs nothing: the other options do not matter. */
+	if (cfg->install_dir) {
+		if (!*cfg->install_dir) {
+			log_error("--install: give the directory to copy vaultexec into");
+			return EXIT_USAGE;
+		}
+		if (cfg->child_argv && cfg->child_argv[0]) {
+			log_error(
+			    "--install %s copies vaultexec and exits; it runs no command (drop "
+			    "%s...)",
+			    cfg->install_dir, cfg->child_argv[0]);
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
 	if (cfg->service) {
 		cfg->default_path = xasprintf("%s/%s", cfg->kv_mount, cfg->service);
 		free(cfg->service);

@@ -98,6 +98,7 @@ struct config {
 
 	/* control */
 	bool check;
+	char *install_dir; /* --install: copy ourselves there and exit */
 	enum log_level log_level;
 	enum log_format log_format;
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
@@ -27,7 +28,9 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char **tmp_out)
+/* what names the option in messages: --file, --install. */
+static int stage(const char *what, const char *dest, const char *data, size_t len, mode_t mode,
+                 char **tmp_out)
 {
 	const char *slash = strrchr(dest, '/');
 	_cleanup_free_ char *dir = slash ? xstrndup(dest, (size_t)(slash - dest)) : xstrdup(".");
@@ -37,7 +40,7 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 	}
 	struct stat st;
 	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-		log_error("--file %s: is a directory; give the path of a file in it", dest);
+		log_error("%s %s: is a directory; give the path of a file in it", what, dest);
 		return EXIT_IOERR;
 	}
 	_cleanup_free_ char *tmp = NULL;
@@ -59,7 +62,7 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 		                   : e == EACCES  ? "; make it writable for this user"
 		                   : e == ENOTDIR ? "; a part of the path is not a directory"
 		                                  : "";
-		log_error("--file %s: cannot create a file in %s: %s%s", dest, dir, strerror(e),
+		log_error("%s %s: cannot create a file in %s: %s%s", what, dest, dir, strerror(e),
 		          hint);
 		return EXIT_IOERR;
 	}
@@ -81,18 +84,55 @@ int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char
 	}
 	int saved = errno;
 	unlink(tmp);
-	log_error("--file %s: %s failed: %s", dest, step, strerror(saved));
+	log_error("%s %s: %s failed: %s", what, dest, step, strerror(saved));
 	return EXIT_IOERR;
 }
 
-int file_commit(const char *tmp, const char *dest)
+static int commit(const char *what, const char *tmp, const char *dest)
 {
 	if (rename(tmp, dest) == 0)
 		return 0;
 	int saved = errno;
 	unlink(tmp);
-	log_error("--file %s: rename failed: %s", dest, strerror(saved));
+	log_error("%s %s: rename failed: %s", what, dest, strerror(saved));
 	return EXIT_IOERR;
+}
+
+int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char **tmp_out)
+{
+	return stage("--file", dest, data, len, mode, tmp_out);
+}
+
+int file_commit(const char *tmp, const char *dest)
+{
+	return commit("--file", tmp, dest);
+}
+
+/* The running binary, whatever its name or path, is the one the kernel
+ * mapped: /proc/self/exe.  Written like a --file (temporary name, fsync,
+ * rename), so a container starting from DIR at the same time never sees
+ * half a binary. */
+int file_install_self(const char *dir)
+{
+	char *data;
+	size_t len;
+	if (read_file_limited("/proc/self/exe", 64u << 20, &data, &len) < 0) {
+		log_error("--install %s: cannot read /proc/self/exe: %s", dir, strerror(errno));
+		return EXIT_IOERR;
+	}
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	_cleanup_free_ char *dest = xasprintf("%.*s/vaultexec", (int)n, dir);
+	char *tmp = NULL;
+	int r = stage("--install", dest, data, len, 0555, &tmp);
+	if (!r)
+		r = commit("--install", tmp, dest);
+	free(tmp);
+	free(data);
+	if (!r)
+		log_info("installed %s (%zu bytes, mode 0555)", dest, len);
+	return r;
 }
 
 void file_abort(const char *tmp)

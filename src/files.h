@@ -25,6 +25,10 @@ void file_abort(const char *tmp);
  * EXIT_IOERR after logging the same line the run would. */
 int file_probe(const char *dest, mode_t mode);
 
+/* --install DIR: copies the running binary to DIR/vaultexec, mode 0555,
+ * atomically.  Returns 0 or EXIT_IOERR after logging a line naming DIR. */
+int file_install_self(const char *dir);
+
 /* Writes every file that has content, all or none: each is staged first
  * and only when all are complete are they renamed into place. */
 int files_write_all(const struct outfile *files, size_t n, mode_t mode);

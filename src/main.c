@@ -201,6 +201,10 @@ int main(int argc, char **argv)
 	}
 	if (r)
 		goto out;
+	if (cfg.install_dir) {
+		r = file_install_self(cfg.install_dir);
+		goto out;
+	}
 	install_signal_handlers();
 	json_wipe_on_free();
 

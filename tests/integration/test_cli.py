@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,7 +20,7 @@ OPTIONS = [
     "addr", "namespace", "ca-cert", "ca-path", "client-cert", "client-key", "tls-server-name",
     "tls-skip-verify", "wait", "request-timeout", "token-file", "service", "secret", "kv-mount",
     "kv-version", "map", "map-all", "env", "file", "file-mode", "no-env-refs", "allow-missing",
-    "keep-env", "check", "log-level", "log-format",
+    "keep-env", "check", "install", "log-level", "log-format",
 ]
 
 
@@ -399,3 +401,71 @@ def test_child_signal_mask_and_dispositions_restored(bao, vx, app):
     assert r.rc == 0, r.describe()
     got = _sig_masks(r.stdout)
     assert got == want, f"signal state differs: child {got} vs direct {want} (SIGPIPE is bit {1 << 12:#x})"
+
+
+# ---------------------------------------------------------------------------
+# --install DIR: the image as its own init container
+# ---------------------------------------------------------------------------
+
+
+def _install(vx, dest, *more, **kw):
+    return vx.run(["--install", str(dest), *more], cmd=[], sep=False, **kw)
+
+
+def test_install_copies_itself_and_exits(vx, tmp_path):
+    dest = tmp_path / "bin"
+    dest.mkdir()
+    r = _install(vx, str(dest) + "/")
+    assert r.rc == 0, r.describe()
+    copy = dest / "vaultexec"
+    assert copy.read_bytes() == open(vx.bin, "rb").read(), "the copy differs from the binary"
+    assert oct(copy.stat().st_mode & 0o7777) == "0o555", r.describe()
+    assert sorted(p.name for p in dest.iterdir()) == ["vaultexec"], "a temporary file was left"
+    assert f"installed {copy} (" in r.stderr, r.describe()
+    v = subprocess.run([str(copy), "--version"], capture_output=True, text=True)
+    assert v.returncode == 0 and vxlib.project_version() in v.stdout, v
+
+
+def test_install_replaces_a_running_copy_by_rename(vx, tmp_path):
+    """Written in place, a binary that runs gives ETXTBSY and a starting one
+    could see half a file: the new copy is renamed over the old one."""
+    dest = tmp_path / "bin"
+    dest.mkdir()
+    assert _install(vx, dest).rc == 0
+    copy = dest / "vaultexec"
+    before = copy.stat().st_ino
+    # The installed copy waits for a Vault that never comes: it is running.
+    p = subprocess.Popen([str(copy), "--addr", "http://127.0.0.1:9", "--wait", "30s",
+                                "--", "true"], env={"VAULT_TOKEN": "x", "PATH": "/usr/bin:/bin"},
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.3)
+        assert p.poll() is None, "the copy did not keep running"
+        r = _install(vx, dest)
+        assert r.rc == 0, r.describe()
+        assert copy.stat().st_ino != before, "the copy was rewritten in place"
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("case", ["missing", "command", "unwritable", "empty"])
+def test_install_refusals(vx, tmp_path, case):
+    dest = tmp_path / "bin"
+    if case == "missing":
+        r = _install(vx, dest)
+        assert r.rc == 74, r.describe()
+        assert f"--install {dest}/vaultexec: cannot create a file in {dest}: No such file" in r.stderr
+    elif case == "command":
+        dest.mkdir()
+        r = _install(vx, dest, "--", "ls")
+        assert r.rc == 64 and "runs no command" in r.stderr, r.describe()
+    elif case == "unwritable":
+        dest.mkdir(mode=0o755)
+        tmp_path.chmod(0o755)
+        r = _install(vx, dest, user=65534)
+        assert r.rc == 74 and "Permission denied; make it writable" in r.stderr, r.describe()
+    else:
+        r = _install(vx, "")
+        assert r.rc == 64 and "--install: give the directory" in r.stderr, r.describe()
+    assert not dest.exists() or not any(dest.iterdir()), "something was written"
