@@ -49,25 +49,29 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 			*p = ' ';
 	/* Room for every byte of msg escaped as \u00XX, and the frame. */
 	char line[sizeof(msg) * 6 + 160];
+	/* RFC 3339 in UTC with milliseconds, in both formats: a line read out
+	 * of `docker logs` or a file says when it happened. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char when[32];
+	size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + w, sizeof(when) - w, ".%03ldZ", ts.tv_nsec / 1000000);
 	int n;
 	if (g_format == LOG_JSON) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		struct tm tm;
-		gmtime_r(&ts.tv_sec, &tm);
-		char when[32];
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 		n = snprintf(
 		    line, sizeof(line),
-		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"logger\":\"vaultexec\",\"msg\":\"",
-		    when, ts.tv_nsec / 1000000, level_names[level]);
+		    "{\"time\":\"%s\",\"level\":\"%s\",\"logger\":\"vaultexec\",\"msg\":\"", when,
+		    level_names[level]);
 		size_t len = (size_t)n;
 		for (const char *p = msg; *p; p++)
 			len += json_escape_byte((unsigned char)*p, line + len);
 		memcpy(line + len, "\"}\n", 4); /* with its NUL */
 		n = (int)(len + 3);
 	} else {
-		n = snprintf(line, sizeof(line), "vaultexec: %s: %s\n", level_names[level], msg);
+		n = snprintf(line, sizeof(line), "%s vaultexec: %s: %s\n", when, level_names[level],
+		             msg);
 	}
 	/* A single write keeps lines whole when many processes share stderr. */
 	ssize_t r = write(STDERR_FILENO, line, (size_t)n);

@@ -2,6 +2,7 @@
 leak check runs on every one of these, at every level)."""
 from __future__ import annotations
 
+import datetime
 import json
 import re
 
@@ -29,8 +30,11 @@ def test_default_info_exactly_one_line(bao, vx, app):
     r.ok()
     lines = r.stderr_lines()
     assert len(lines) == 1, f"expected exactly one line on success\n{r.describe()}"
-    line = lines[0]
-    assert re.match(r"^vaultexec: info: ", line), line
+    line = r.stderr.splitlines()[0]
+    assert re.match(rf"^{vxlib.TS}vaultexec: info: ", line), f"no RFC 3339 time and prefix\n{line}"
+    stamp = datetime.datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    age = datetime.datetime.now(datetime.timezone.utc) - stamp
+    assert datetime.timedelta(0) <= age < datetime.timedelta(seconds=60), f"the time is not now, in UTC: {line}"
     assert name in line, f"the info line should name the secret read\n{line}"
     assert re.search(r"(?<![0-9])3(?![0-9])", line), f"the info line should give the count (3)\n{line}"
     assert r.stdout == ""
@@ -190,8 +194,8 @@ def test_text_log_server_message_stays_on_one_line(vx, nasty):
     r = vx.run(conn(nasty, "5s", "--service", "app", "--map", "a=A"), env={"VAULT_TOKEN": vx.token()})
     r.failed(77)
     for l in r.stderr.splitlines():
-        assert l.startswith("vaultexec: "), f"server text broke out of the log line: {l!r}\n{r.describe()}"
-    assert not any(l.startswith("vaultexec: info: forged") for l in r.stderr.splitlines())
+        assert re.match(rf"{vxlib.TS}vaultexec: ", l), f"server text broke out of the log line: {l!r}\n{r.describe()}"
+    assert not any(l.startswith("vaultexec: info: forged") for l in r.stderr_lines())
 
 
 def test_json_log_server_message_is_valid_json(vx, nasty):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -267,7 +268,7 @@ def test_child_args_do_not_switch_to_json(vx):
     """Only our own options (before --) choose the format."""
     r = vx.run(["--sevice", "x", "--"], "--log-format", "json", sep=False)
     r.failed(64)
-    assert r.stderr.startswith("vaultexec: error: "), r.stderr
+    assert re.match(rf"{vxlib.TS}vaultexec: error: ", r.stderr), r.stderr
 
 
 # ---------------------------------------------------------------------------

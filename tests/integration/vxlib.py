@@ -74,6 +74,16 @@ def hostile_value(tag: str = "") -> str:
     return f"{core}{tag}{HOSTILE}{secrets.token_hex(3)}"
 
 
+# Every text log line starts with its time, RFC 3339 in UTC with milliseconds.
+TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+
+
+def untimed(text: str) -> str:
+    """TEXT with the timestamp taken off the start of each log line, for
+    tests that match what a line says."""
+    return re.sub(rf"(?m)^{TS}(?=vaultexec: )", "", text)
+
+
 class LeakRegistry:
     """Secrets registered during one test plus the always-secret tokens
     (OpenBao root tokens), and every vaultexec run of that test."""
@@ -170,7 +180,7 @@ class Result:
         return self
 
     def stderr_lines(self) -> list[str]:
-        return [l for l in self.stderr.splitlines() if l.strip()]
+        return [l for l in untimed(self.stderr).splitlines() if l.strip()]
 
     def log_lines(self, level: str) -> list[str]:
         """Text-format log lines of LEVEL ('error', 'warn', 'info', 'debug')."""

@@ -78,6 +78,27 @@ static int P_quiet(const char *const *args, const char *const *env)
 /* Parses with stderr captured and stdout discarded; returns what was
  * logged. */
 static char logged[1024];
+/* Copies text log lines from IN to OUT without their leading RFC 3339
+ * timestamp ("2026-01-02T03:04:05.678Z "), which every line must carry;
+ * a line without one is kept whole so the comparison shows it. */
+static void strip_timestamps(const char *in, char *out)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+	while (*in) {
+		size_t k = 0;
+		while (shape[k] && in[k] &&
+		       (shape[k] == 'd' ? (in[k] >= '0' && in[k] <= '9') : in[k] == shape[k]))
+			k++;
+		if (!shape[k])
+			in += k;
+		while (*in && *in != '\n')
+			*out++ = *in++;
+		if (*in)
+			*out++ = *in++;
+	}
+	*out = '\0';
+}
+
 static const char *P_err(int *rc, const char *const *args, const char *const *env)
 {
 	fflush(stderr);
@@ -89,9 +110,11 @@ static const char *P_err(int *rc, const char *const *args, const char *const *en
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	rewind(f);
-	size_t n = fread(logged, 1, sizeof(logged) - 1, f);
+	char raw[sizeof(logged)];
+	size_t n = fread(raw, 1, sizeof(raw) - 1, f);
 	fclose(f);
-	logged[n] = '\0';
+	raw[n] = '\0';
+	strip_timestamps(raw, logged);
 	return logged;
 }
 
