@@ -143,14 +143,14 @@ static void add_string(cJSON *obj, const char *key, const char *val)
 static int token_prepare(const struct config *cfg, struct auth_state *st)
 {
 	if (cfg->token_file)
-		return auth_read_secret_file("--token-file", cfg->token_file, &st->cred[0]);
+		return auth_read_secret_file(cfg->token_origin, cfg->token_file, &st->cred[0]);
 	if (!cfg->token) {
 		log_error("no token: set VAULT_TOKEN (or BAO_TOKEN), give --token-file, or log in "
 		          "with --auth approle|kubernetes|jwt|cert");
 		return EXIT_CONFIG;
 	}
 	if (has_ctl(cfg->token, strlen(cfg->token))) {
-		log_error("VAULT_TOKEN: control character in the token");
+		log_error("%s: control character in the token", cfg->token_origin);
 		return EXIT_CONFIG;
 	}
 	st->cred[0] = xstrdup(cfg->token);

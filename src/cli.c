@@ -429,6 +429,24 @@ static void env_name_of(const struct opt_def *o, char *buf, size_t n)
 	buf[j] = '\0';
 }
 
+bool config_option_var(const char *name, size_t n, char *out, size_t outn)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt_def *o = &opts[i];
+		if (o->kind == K_ACTION || strlen(o->name) != n || strncmp(o->name, name, n) != 0)
+			continue;
+		/* The client's own variable when it has one (VAULT_ADDR rather
+		 * than VAULT_AGENT_ADDR), else ours. */
+		const char *fb = o->fb[1] ? o->fb[1] : o->fb[0];
+		if (fb)
+			snprintf(out, outn, "VAULT_%s", fb);
+		else
+			env_name_of(o, out, outn);
+		return true;
+	}
+	return false;
+}
+
 /* One option per entry: the flag in a 28-column gutter, the text wrapped
  * at 79 columns so --help reads well in an 80-column terminal. */
 static void print_wrapped(const char *left, const char *text)
@@ -815,6 +833,8 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, c
 	switch (o->kind) {
 	case K_STR:
 		set_str(dst, val);
+		if (o->off == OFF(token_file))
+			snprintf(cfg->token_origin, sizeof(cfg->token_origin), "%s", origin);
 		return 0;
 	case K_SECRET:
 		secure_free_str(*(char **)dst);
@@ -861,8 +881,10 @@ static int apply_env_vars(struct config *cfg, char **envp, bool *given)
 			continue;
 		char name[64];
 		env_name_of(o, name, sizeof(name));
+		/* Empty counts as unset, as for VAULT_ variables: Compose's
+		 * `VAULTEXEC_TOKEN_FILE: ${TOKEN_FILE:-}` gives no file. */
 		const char *val = env_lookup(envp, name);
-		if (!val)
+		if (!val || !*val)
 			continue;
 		given[i] = true;
 		int r = 0;
@@ -921,8 +943,10 @@ static int apply_fallbacks(struct config *cfg, char **envp, bool *given)
 	 * file is given; it then also wins over VAULT_TOKEN_FILE. */
 	if (!given[opt_index("token-file")]) {
 		const char *tok = bao_or_vault(envp, "TOKEN", false, name, sizeof(name));
-		if (tok && *tok)
+		if (tok && *tok) {
 			cfg->token = xstrdup(tok);
+			snprintf(cfg->token_origin, sizeof(cfg->token_origin), "%s", name);
+		}
 	}
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct opt_def *o = &opts[i];

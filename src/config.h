@@ -60,6 +60,9 @@ struct config {
 	char *cert_role;
 	bool revoke_token;
 	char *token_sink;
+	/* Where the token (or its file) came from, for messages: "VAULT_TOKEN",
+	 * "--token-file", "VAULT_TOKEN_FILE"...; empty with a login method. */
+	char token_origin[64];
 
 	/* secrets */
 	char *service;      /* --service NAME, turned into default_path at the end */
@@ -113,6 +116,12 @@ enum cli_result { CLI_OK = 0, CLI_EXIT_SUCCESS = -1 /* --help / --version done *
  * May blank secret-bearing arguments in argv. */
 int config_parse(struct config *cfg, int argc, char **argv, char **envp);
 void config_free(struct config *cfg);
+
+/* The variable that sets option NAME (N bytes, no leading "--"), for
+ * messages to users who configure by environment (vault-env mode): the
+ * Vault client's VAULT_ name when it has one, else its VAULTEXEC_ name.
+ * False when NAME is no option or has no variable (--help). */
+bool config_option_var(const char *name, size_t n, char *out, size_t outn);
 
 /* The value of NAME in envp (NULL if absent). */
 const char *env_lookup(char **envp, const char *name);

@@ -15,6 +15,7 @@
 static enum log_level g_level = LOG_INFO;
 static enum log_format g_format = LOG_TEXT;
 static bool g_quiet;
+static log_rename_fn g_rename;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -27,6 +28,38 @@ void log_setup(enum log_level level, enum log_format format)
 void log_quiet(bool on)
 {
 	g_quiet = on;
+}
+
+void log_set_rename(log_rename_fn fn)
+{
+	g_rename = fn;
+}
+
+static bool is_opt_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* msg with every "--name" that starts a word passed through g_rename. */
+static void rename_options(const char *msg, char *out, size_t outn)
+{
+	size_t o = 0;
+	for (const char *p = msg; *p && o + 1 < outn;) {
+		bool word = p == msg || !(is_opt_char(p[-1]) || (p[-1] >= 'A' && p[-1] <= 'Z'));
+		char name[64];
+		if (word && p[0] == '-' && p[1] == '-' && p[2] >= 'a' && p[2] <= 'z') {
+			size_t n = 2;
+			while (is_opt_char(p[n]))
+				n++;
+			if (g_rename(p + 2, n - 2, name, sizeof(name))) {
+				o += (size_t)snprintf(out + o, outn - o, "%s", name);
+				p += n;
+				continue;
+			}
+		}
+		out[o++] = *p++;
+	}
+	out[o < outn ? o : outn - 1] = '\0';
 }
 
 bool log_enabled(enum log_level level)
@@ -43,6 +76,12 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	int saved = errno;
 	char msg[2048];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (g_rename) {
+		char plain[sizeof(msg)];
+		memcpy(plain, msg, sizeof(msg));
+		rename_options(plain, msg, sizeof(msg));
+		mbedtls_platform_zeroize(plain, sizeof(plain));
+	}
 	/* One event, one line: fold any newline a message might contain. */
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')

@@ -4,6 +4,7 @@
 #define VAULTEXEC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 enum log_format { LOG_TEXT = 0, LOG_JSON = 1 };
@@ -13,6 +14,12 @@ bool log_enabled(enum log_level level);
 /* While on, every message is logged at debug level: the supervisor's
  * retries say once that Vault is away, not once per attempt. */
 void log_quiet(bool on);
+/* A function that names option NAME (N bytes, after "--") differently in
+ * messages: writes the name into out and returns true, or false to keep
+ * "--NAME".  vault-env mode says VAULT_ENV_DAEMON where vaultexec says
+ * --supervise: its users set variables, not flags. */
+typedef bool (*log_rename_fn)(const char *name, size_t n, char *out, size_t outn);
+void log_set_rename(log_rename_fn fn);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

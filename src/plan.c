@@ -308,6 +308,9 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 		mi.kv = (int)cfg->kv_version;
 	} else if ((r = lookup_mount(p, v, s->path, &mi, &refused, why, sizeof(why)))) {
 		return r;
+	} else if (!mi.mount && kv_mount && refused == 403 && vault_token_check(v) == 0) {
+		/* A dead token is refused everything: no KV-version advice. */
+		return vault_token_invalid_error(v, s->path);
 	} else if (!mi.mount && kv_mount) {
 		log_error("%s: cannot detect the KV version (%s): no permission on the mount or no "
 		          "such mount; give --kv-version 1 or 2",
@@ -429,6 +432,72 @@ static int read_ok(struct secret *s, struct vault_reply *rep)
 	return r;
 }
 
+/* A 403 on a dynamic path (database/creds/ROLE, pki/issue/ROLE) is most
+ * often a mistyped role: the policy names the right one, and Vault says
+ * only "permission denied".  When the token may list the mount's roles,
+ * say whether ROLE is one of them; NULL when there is nothing to add. */
+static char *role_hint(struct plan *p, struct vault *v, const struct secret *s)
+{
+	const struct mount_info *m = NULL;
+	for (size_t i = 0; i < p->nmounts && !m; i++)
+		if (p->mounts[i].mount && p->mounts[i].kv == K_PLAIN &&
+		    under(s->path, p->mounts[i].mount))
+			m = &p->mounts[i];
+	if (!m)
+		return NULL;
+	const char *kind = s->path + strlen(m->mount) + 1, *role = strchr(kind, '/');
+	if (!role || strchr(role + 1, '/') || !role[1])
+		return NULL;
+	size_t kl = (size_t)(role++ - kind);
+	static const char *const kinds[][2] = {{"creds", "roles"},
+	                                       {"static-creds", "static-roles"},
+	                                       {"issue", "roles"},
+	                                       {"sign", "roles"}};
+	const char *list = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds) && !list; i++)
+		if (strlen(kinds[i][0]) == kl && strncmp(kind, kinds[i][0], kl) == 0)
+			list = kinds[i][1];
+	if (!list)
+		return NULL;
+	struct strbuf api = STRBUF_INIT;
+	sb_add_path(&api, m->mount);
+	sb_addf(&api, "/%s", list);
+	struct vault_reply rep;
+	if (vault_request(v, "GET", api.buf, "list=true", NULL, 0, &rep)) {
+		sb_wipe(&api);
+		return NULL;
+	}
+	char *hint = NULL;
+	const cJSON *keys = json_get(json_get(jdoc_root(rep.doc), "data"), "keys");
+	if (rep.code == 200 && cJSON_IsArray(keys)) {
+		struct strbuf names = STRBUF_INIT;
+		bool found = false;
+		int shown = 0;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, keys)
+		{
+			if (!cJSON_IsString(it))
+				continue;
+			found |= strcmp(it->valuestring, role) == 0;
+			if (shown++ < 10)
+				sb_addf(&names, "%s%s", names.len ? ", " : "", it->valuestring);
+		}
+		if (!found)
+			hint = xasprintf("no such role? %s lists %s%s", api.buf, names.buf,
+			                 shown > 10 ? ", ..." : "");
+		sb_wipe(&names);
+	} else if (rep.code == 404) {
+		hint = xasprintf("no such role? %s lists none", api.buf);
+	} else {
+		hint =
+		    xasprintf("or the path is mistyped: no role '%s'? (the token may not list %s)",
+		              role, api.buf);
+	}
+	vault_reply_clear(&rep);
+	sb_wipe(&api);
+	return hint;
+}
+
 static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 {
 	char query[40] = "";
@@ -463,7 +532,9 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 	case 401:
 	case 403: {
 		_cleanup_free_ char *what = xasprintf("%s %s", method_of(s), s->disp);
-		r = vault_explain_denied(v, what, s->api_path, s->params ? "update" : "read", &rep);
+		_cleanup_free_ char *hint = role_hint(p, v, s);
+		r = vault_explain_denied(v, what, s->api_path, s->params ? "update" : "read", &rep,
+		                         hint);
 		break;
 	}
 	default: {

@@ -33,7 +33,9 @@ struct vault {
 	bool addr_default; /* the built-in https://127.0.0.1:8200 */
 	char *ca_blob;
 	size_t ca_blob_len;
-	const char *ca_used; /* for messages: which CA file, if any */
+	const char *ca_used;      /* for messages: which CA file, if any */
+	const char *token_origin; /* for messages: the given token's source, or NULL */
+	const char *auth_method;  /* for messages: the login method */
 	uint64_t attempt_seed;
 	char why[128]; /* backoff's reason for giving up, when it is built */
 };
@@ -250,6 +252,9 @@ int vault_open(struct vault **out, const struct config *cfg)
 	struct http_tls tls = {0};
 	v->request_timeout_ms = cfg->request_timeout_ms;
 	v->addr_default = cfg->addr_default;
+	v->auth_method = cfg->auth_method ? cfg->auth_method : "token";
+	if (strcmp(v->auth_method, "token") == 0 && cfg->token_origin[0])
+		v->token_origin = cfg->token_origin;
 	v->deadline = cfg->wait_ms ? now_ms() + cfg->wait_ms : 0;
 	int r = parse_addr(v, cfg->addr, &unix_socket);
 	if (!r)
@@ -837,8 +842,41 @@ const char *vault_namespace(const struct vault *v)
 	return v->namespace_;
 }
 
+/* Where to look when the token is not valid: its source, or the login. */
+static void token_advice(const struct vault *v, char *buf, size_t n)
+{
+	if (v->token_origin)
+		snprintf(buf, n, "check the token in %s", v->token_origin);
+	else if (strcmp(v->auth_method, "token") == 0)
+		snprintf(buf, n, "check VAULT_TOKEN / --token-file or the login options");
+	else
+		snprintf(buf, n, "the token from the %s login was revoked or has expired",
+		         v->auth_method);
+}
+
+int vault_token_check(struct vault *v)
+{
+	struct vault_reply self;
+	int r = vault_request(v, "GET", "auth/token/lookup-self", NULL, NULL, 0, &self);
+	if (r)
+		return -1;
+	long code = self.code;
+	vault_reply_clear(&self);
+	return code == 200 ? 1 : code == 403 || code == 401 ? 0 : -1;
+}
+
+int vault_token_invalid_error(struct vault *v, const char *what)
+{
+	char advice[160];
+	token_advice(v, advice, sizeof(advice));
+	log_error("%s: permission denied: the token is not valid (wrong, expired or revoked; "
+	          "auth/token/lookup-self is refused too): %s",
+	          what, advice);
+	return EXIT_NOPERM;
+}
+
 int vault_explain_denied(struct vault *v, const char *what, const char *api_path,
-                         const char *capability, const struct vault_reply *rep)
+                         const char *capability, const struct vault_reply *rep, const char *hint)
 {
 	struct strbuf msg = STRBUF_INIT;
 	vault_error_text(rep, &msg);
@@ -866,17 +904,18 @@ int vault_explain_denied(struct vault *v, const char *what, const char *api_path
 		log_error(
 		    "%s: permission denied (HTTP %ld%s%s): the token is valid but its policies "
 		    "(%s) do not grant '%s' on %s%s%s; add path \"%s\" { capabilities = "
-		    "[\"%s\"] } to one of them%s%s",
+		    "[\"%s\"] } to one of them%s%s%s%s",
 		    what, rep->code, msg.len ? ": " : "", msg.len ? msg.buf : "",
 		    names.len ? names.buf : "none", capability, api_path,
 		    ns ? " in namespace " : "", ns ? ns : "", api_path, capability,
-		    ns ? " in namespace " : "", ns ? ns : "");
+		    ns ? " in namespace " : "", ns ? ns : "", hint ? "; " : "", hint ? hint : "");
 		sb_wipe(&names);
 	} else {
+		char advice[160];
+		token_advice(v, advice, sizeof(advice));
 		log_error("%s: permission denied (HTTP %ld%s%s): the token is not valid (wrong, "
-		          "expired or revoked; auth/token/lookup-self is refused too): check "
-		          "VAULT_TOKEN / --token-file or the login options",
-		          what, rep->code, msg.len ? ": " : "", msg.len ? msg.buf : "");
+		          "expired or revoked; auth/token/lookup-self is refused too): %s",
+		          what, rep->code, msg.len ? ": " : "", msg.len ? msg.buf : "", advice);
 	}
 	if (r == 0)
 		vault_reply_clear(&self);

@@ -66,11 +66,19 @@ void vault_error_line(const struct vault_reply *r, char *buf, size_t n);
 /* The namespace (NULL when none), for messages. */
 const char *vault_namespace(const struct vault *v);
 
+/* Whether the token is valid: 1 yes, 0 no (auth/token/lookup-self is
+ * refused), -1 unknown (Vault unreachable or a strange answer). */
+int vault_token_check(struct vault *v);
+/* Logs "WHAT: permission denied: the token is not valid ..." naming where
+ * the token came from; returns EXIT_NOPERM. */
+int vault_token_invalid_error(struct vault *v, const char *what);
+
 /* After a 403 in rep on api_path: logs one line saying whether the token
  * is not valid (one auth/token/lookup-self tells) or lacks CAPABILITY on
- * api_path, and what to change.  what starts the line.  Returns 77. */
+ * api_path, and what to change, then HINT (if not NULL) when the token is
+ * valid.  what starts the line.  Returns 77. */
 int vault_explain_denied(struct vault *v, const char *what, const char *api_path,
-                         const char *capability, const struct vault_reply *rep);
+                         const char *capability, const struct vault_reply *rep, const char *hint);
 
 /* ---- pure policy, exposed for tests/unit/test_vault.c ---- */
 

@@ -488,11 +488,15 @@ static int value_template(const struct transit *tr, const char *name, const char
  * the list-valued ones, which get ours added. */
 struct settings {
 	struct envlist add;
+	char token_origin[64]; /* the variable the token came from, for messages */
+	char token_note[320];  /* the token source, said once at start */
 };
 
 static void set(struct settings *s, char **in, const char *name, const char *val)
 {
 	const char *mine = env_lookup(in, name);
+	if (mine && !*mine)
+		mine = NULL; /* empty counts as unset (config_parse agrees) */
 	if (mine && strcmp(name, "VAULTEXEC_KEEP_ENV") != 0)
 		return;
 	el_add(&s->add,
@@ -528,18 +532,26 @@ static const char *log_level_of(const char *v)
  * login.  Sets *logs_in when vaultexec will log in. */
 static int auth_settings(struct settings *s, char **in, bool login, bool *logs_in)
 {
-	const char *own = env_lookup(in, "VAULTEXEC_AUTH");
+	const char *own = nonempty(in, "VAULTEXEC_AUTH");
 	*logs_in = own && strcmp(own, "token") != 0;
-	if (own || env_lookup(in, "VAULTEXEC_TOKEN_FILE"))
+	if (own || nonempty(in, "VAULTEXEC_TOKEN_FILE")) {
+		snprintf(s->token_note, sizeof(s->token_note),
+		         "the login from vaultexec's own VAULTEXEC_AUTH / VAULTEXEC_TOKEN_FILE");
 		return 0; /* vaultexec's own login options */
+	}
 	const char *tf = nonempty(in, "VAULT_TOKEN_FILE");
 	if (tf) {
 		set(s, in, "VAULTEXEC_TOKEN_FILE", tf);
+		snprintf(s->token_origin, sizeof(s->token_origin), "VAULT_TOKEN_FILE");
+		snprintf(s->token_note, sizeof(s->token_note), "the token in VAULT_TOKEN_FILE (%s)",
+		         tf);
 		return 0;
 	}
 	const char *tok = nonempty(in, "VAULT_TOKEN");
-	if (tok && !login)
+	if (tok && !login) {
+		snprintf(s->token_note, sizeof(s->token_note), "the token in VAULT_TOKEN");
 		return 0;
+	}
 	_cleanup_free_ char *home_token = NULL;
 	const char *tp = env_lookup(in, "VAULT_TOKEN_PATH");
 	if (!tp) {
@@ -551,6 +563,10 @@ static int auth_settings(struct settings *s, char **in, bool login, bool *logs_i
 	if (*tp && read_file_limited(tp, 64u << 10, &text, &len) == 0) {
 		secure_free(text, len);
 		set(s, in, "VAULTEXEC_TOKEN_FILE", tp);
+		const char *from =
+		    env_lookup(in, "VAULT_TOKEN_PATH") ? "VAULT_TOKEN_PATH" : "~/.vault-token";
+		snprintf(s->token_origin, sizeof(s->token_origin), "%s", from);
+		snprintf(s->token_note, sizeof(s->token_note), "the token in %s (%s)", tp, from);
 		return 0;
 	}
 	const char *m = nonempty(in, "VAULT_AUTH_METHOD");
@@ -578,8 +594,39 @@ static int auth_settings(struct settings *s, char **in, bool login, bool *logs_i
 	set(s, in, "VAULTEXEC_AUTH_MOUNT", path ? path : "kubernetes");
 	set(s, in, "VAULTEXEC_ROLE", role ? role : "default");
 	set(s, in, "VAULTEXEC_JWT_FILE", jwt ? jwt : K8S_JWT_DEFAULT);
+	snprintf(s->token_note, sizeof(s->token_note),
+	         "a %s login at auth/%s as role %s (VAULT_AUTH_METHOD, VAULT_PATH, VAULT_ROLE; no "
+	         "VAULT_TOKEN, VAULT_TOKEN_FILE or token file at %s)",
+	         m ? m : "jwt", path ? path : "kubernetes", role ? role : "default", tp);
 	*logs_in = true;
 	return 0;
+}
+
+/* Options said the way a vault-env user sets them: vault-env's own
+ * variable, else the Vault client's, else VAULTEXEC_<NAME>. */
+static char g_token_origin[64];
+
+static bool vaultenv_name(const char *name, size_t n, char *out, size_t outn)
+{
+	static const char *const own[][2] = {
+	    {"supervise", "VAULT_ENV_DAEMON"},
+	    {"revoke-token", "VAULT_REVOKE_TOKEN"},
+	    {"revoke-on-exit", "VAULT_REVOKE_TOKEN"},
+	    {"allow-missing", "VAULT_IGNORE_MISSING_SECRETS"},
+	    {"log-level", "VAULT_LOG_LEVEL"},
+	    {"log-format", "VAULT_JSON_LOG"},
+	    {"auth", "VAULT_AUTH_METHOD"},
+	    {"auth-mount", "VAULT_PATH"},
+	    {"role", "VAULT_ROLE"},
+	    {"jwt-file", "VAULT_JWT_FILE"},
+	    {"token-file", g_token_origin},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+		if (strlen(own[i][0]) == n && strncmp(own[i][0], name, n) == 0 && *own[i][1]) {
+			snprintf(out, outn, "%s", own[i][1]);
+			return true;
+		}
+	return config_option_var(name, n, out, outn);
 }
 
 /* ---- the translation ---------------------------------------------------- */
@@ -815,12 +862,19 @@ int vaultenv_config(struct config *cfg, struct vaultenv *ve, int argc, char **ar
 	int r = translate(environ_, &s, &child, &x);
 	ve->owned_env = el_finish(&child);
 	ve->env = ve->owned_env;
+	snprintf(g_token_origin, sizeof(g_token_origin), "%s",
+	         *s.token_origin ? s.token_origin : "VAULT_TOKEN_FILE");
+	log_set_rename(vaultenv_name);
 	if (!r) {
 		ve->parse_env = parse_environ(environ_, &s, x.login);
 		r = config_parse(cfg, argc, argv, ve->parse_env);
 	}
 	if (!r)
 		r = apply_extras(cfg, &x);
+	if (!r && *s.token_origin)
+		snprintf(cfg->token_origin, sizeof(cfg->token_origin), "%s", s.token_origin);
+	if (!r && *s.token_note)
+		log_info("vault-env: using %s", s.token_note);
 	env_free(el_finish(&s.add));
 	extras_free(&x);
 	return r;
