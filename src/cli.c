@@ -882,9 +882,11 @@ static int apply_env_vars(struct config *cfg, char **envp, bool *given)
 		char name[64];
 		env_name_of(o, name, sizeof(name));
 		/* Empty counts as unset, as for VAULT_ variables: Compose's
-		 * `VAULTEXEC_TOKEN_FILE: ${TOKEN_FILE:-}` gives no file. */
+		 * `VAULTEXEC_TOKEN_FILE: ${TOKEN_FILE:-}` gives no file.  Not
+		 * for an optional value, where empty means "given, no value"
+		 * (VAULTEXEC_MAP_ALL= maps every field without a prefix). */
 		const char *val = env_lookup(envp, name);
-		if (!val || !*val)
+		if (!val || (!*val && !(o->flags & F_OPTIONAL)))
 			continue;
 		given[i] = true;
 		int r = 0;

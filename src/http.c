@@ -248,13 +248,19 @@ static void set_tls_options(struct http_client *c, CURL *h)
 static void set_options(struct http_client *c, CURL *h, const char *method, const char *body,
                         uint64_t timeout_ms, void **ctx, char *errbuf)
 {
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
+	if (strcmp(method, "HEAD") == 0) {
+		/* No body to wait for: only NOBODY tells libcurl so. */
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (body) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		if (strcmp(method, "GET") != 0) {
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+		}
 	}
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "vaultexec/" VAULTEXEC_VERSION);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);

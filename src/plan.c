@@ -633,6 +633,37 @@ static bool leased(const struct plan *p, const struct secret *s, const struct le
 	return false;
 }
 
+void plan_outlook(const struct plan *p, time_t now, struct plan_outlook *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < p->n; i++) {
+		const struct secret *s = &p->s[i];
+		if (s->same || !s->api_path)
+			continue;
+		if (leased(p, s, NULL)) {
+			o->can_change = true; /* renewed, and replaced at its end */
+			continue;
+		}
+		/* PKI's issue and sign answer with the certificate's end. */
+		const cJSON *exp = json_get(s->data, "expiration");
+		if (cJSON_IsNumber(exp) && exp->valuedouble > 0 && exp->valuedouble < 1e12) {
+			o->can_change = true;
+			uint64_t left = exp->valuedouble > (double)now
+			                    ? (uint64_t)exp->valuedouble - (uint64_t)now
+			                    : 0;
+			if (!o->expiring || left < o->expiring_left_s) {
+				o->expiring = s->disp;
+				o->expiring_left_s = left;
+			}
+			continue;
+		}
+		/* A read of the current version may change; a pinned version
+		 * never does, nor a write that says nothing of its end. */
+		if (!s->params && !s->version)
+			o->can_change = true;
+	}
+}
+
 /* KV v2 change polls read the metadata, not the values: 1 when the
  * current version is still the one read (not deleted, not destroyed), 0
  * when it changed or cannot be told (then the secret is read again). */

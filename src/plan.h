@@ -6,6 +6,7 @@
 #define VAULTEXEC_PLAN_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -56,6 +57,17 @@ int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, 
  * forgotten (jobs hold their own copies).  A secret is only replaced
  * when its read succeeds.  Returns 0 or an exit code after logging. */
 int plan_refetch(struct plan *p, struct vault *v, size_t lease_index);
+
+/* For --supervise at start: whether anything read can change while the
+ * command runs (a lease, a read of a current version, a value with an
+ * expiry), and the value without a lease that ends first (PKI's
+ * "expiration"): its display name (valid until plan_free) and seconds left. */
+struct plan_outlook {
+	bool can_change;
+	const char *expiring;
+	uint64_t expiring_left_s;
+};
+void plan_outlook(const struct plan *p, time_t now, struct plan_outlook *o);
 
 /* The leases the reads took (see lease.h); owned by the plan. */
 struct lease_set *plan_leases(struct plan *p);

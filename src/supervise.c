@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "env.h"
@@ -75,6 +76,8 @@ struct sv {
 	bool vault_away;
 	bool render_refused; /* the last new values were refused: said once */
 	struct http_client *reload_http;
+	uint64_t reload_probe_at; /* 0: --reload-url was reached, or none */
+	unsigned reload_probes;
 };
 
 static uint64_t num_field(const cJSON *o, const char *key)
@@ -353,6 +356,57 @@ static void apply(struct sv *s)
 		revoke_replaced(s);
 }
 
+/* --- what the start can tell ---------------------------------------------- */
+
+/* Mistakes that otherwise show only when something changes, hours later. */
+static void warn_at_start(struct sv *s)
+{
+	const struct config *cfg = s->cfg;
+	struct plan_outlook o;
+	plan_outlook(*s->plan, time(NULL), &o);
+	if (!o.can_change && !cfg->token_sink)
+		log_warn("--supervise: nothing read can change while %s runs (no lease, every "
+		         "read a pinned KV version or a write without an expiry); the supervisor "
+		         "only forwards signals: without --supervise the command runs the same",
+		         s->cmd);
+	if (o.expiring && cfg->poll_ms / 1000 > o.expiring_left_s)
+		log_warn("--poll %llus is longer than %s has left (%llus): it is re-read only at "
+		         "the next poll, and served expired until then; give --poll under %llus",
+		         (unsigned long long)(cfg->poll_ms / 1000), o.expiring,
+		         (unsigned long long)o.expiring_left_s,
+		         (unsigned long long)(o.expiring_left_s / 2 ? o.expiring_left_s / 2 : 1));
+	if (cfg->reload_url)
+		s->reload_probe_at = now_ms() + 1000;
+}
+
+/* --reload-url is usually served by the command itself: it is tried
+ * (HEAD, which changes nothing) for the command's first 30 s, and a URL
+ * never reached is said once, before a reload falls back to a restart. */
+static void probe_reload_url(struct sv *s)
+{
+	struct http_tls tls = {0};
+	if (!s->reload_http && http_client_new(&s->reload_http, &tls, NULL)) {
+		s->reload_probe_at = 0;
+		return;
+	}
+	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
+	char err[256];
+	enum http_status st = http_request(s->reload_http, "HEAD", s->cfg->reload_url, NULL, NULL,
+	                                   2000, &resp, err, sizeof(err));
+	http_response_clear(&resp);
+	if (st == HTTP_OK) {
+		log_debug("--reload-url %s answers", s->cfg->reload_url);
+		s->reload_probe_at = 0;
+	} else if (++s->reload_probes >= 10) {
+		log_warn("--reload-url %s cannot be reached (%s) 30s after %s started; a reload "
+		         "will restart the command instead until it can",
+		         s->cfg->reload_url, err, s->cmd);
+		s->reload_probe_at = 0;
+	} else {
+		s->reload_probe_at = now_ms() + 3000;
+	}
+}
+
 /* --- leases -------------------------------------------------------------- */
 
 /* After a grant of granted_s seconds at start: renew at 2/3 when the
@@ -615,6 +669,8 @@ static uint64_t next_deadline(struct sv *s)
 		d = s->child.kill_at;
 	if (s->tok_step != TOK_NONE && s->tok_at < d)
 		d = s->tok_at;
+	if (s->reload_probe_at && s->reload_probe_at < d)
+		d = s->reload_probe_at;
 	const struct lease_set *ls = plan_leases(*s->plan);
 	for (size_t i = 0; i < ls->n; i++)
 		if (!ls->v[i].revoked && !ls->v[i].replaced && ls->v[i].due_ms &&
@@ -679,6 +735,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		return r;
 	}
 	s.poll_at = now_ms() + jittered(cfg->poll_ms);
+	warn_at_start(&s);
 	schedule_leases(&s);
 	begin_vault_work(&s);
 	r = token_lookup(&s);
@@ -706,6 +763,8 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)
 			token_tick(&s);
 		lease_tick(&s);
+		if (s.reload_probe_at && now_ms() >= s.reload_probe_at)
+			probe_reload_url(&s);
 		if (now_ms() >= s.poll_at) {
 			refresh(&s);
 			s.poll_at = now_ms() + jittered(cfg->poll_ms);

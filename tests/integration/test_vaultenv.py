@@ -233,7 +233,7 @@ def _(w, res):
 
 @extra("daemon-revoke")
 def _(w, res):
-    assert "revoked the login token (--revoke-on-exit)" in res.stderr, res.stderr
+    assert "revoked the login token (VAULT_REVOKE_TOKEN)" in res.stderr, res.stderr
 
 
 @extra("daemon")

@@ -395,6 +395,14 @@ static void test_env_forms(void)
 	is_int(P(A("cmd"), A("VAULTEXEC_TLS_SKIP_VERIFY=yes")), 64, "VAULTEXEC bool 'yes'");
 	is_int(P(A("cmd"), A("VAULTEXEC_SECRET=/a/b/")), 0, "VAULTEXEC_SECRET");
 	is_str(cfg.default_path, "a/b", "trimmed");
+	is_int(P(A("cmd"), A("VAULTEXEC_MAP_ALL=", "VAULTEXEC_SERVICE=s")), 0,
+	       "VAULTEXEC_MAP_ALL empty: every field, no prefix");
+	is_int(cfg.map_all, 1, "empty VAULTEXEC_MAP_ALL is given");
+	is_int(P(A("cmd"), A("VAULTEXEC_TOKEN_FILE=", "VAULT_TOKEN=t")), 0,
+	       "empty VAULTEXEC_TOKEN_FILE counts as unset");
+	ok(cfg.token_file == NULL, "no token file from an empty variable");
+	is_str(cfg.token_origin, "VAULT_TOKEN", "the token's origin");
+	is_int(P(A("cmd"), A("VAULTEXEC_WAIT=")), 0, "empty VAULTEXEC_WAIT: the default");
 	is_int(P(A("cmd"), A("VAULTEXEC_MAP_ALL=APP_", "VAULTEXEC_SERVICE=s")), 0,
 	       "VAULTEXEC_MAP_ALL with a prefix");
 	ok(cfg.map_all, "map-all on");
