@@ -1,6 +1,7 @@
-/* The command's process under --supervise: started (fork, child setup,
- * exec), signalled, stopped with a deadline, reaped.  Knows nothing of
- * Vault or secrets; supervise.c decides when. */
+/* The command's process tree under --supervise: started in its own
+ * process group (fork, child setup, exec), signalled, stopped with a
+ * SIGKILL deadline, reaped until no process of the group is left.  Knows
+ * nothing of Vault or secrets; supervise.c decides when. */
 #ifndef VAULTEXEC_PROC_H
 #define VAULTEXEC_PROC_H
 
@@ -10,26 +11,32 @@
 
 struct proc {
 	const char *cmd;  /* for log lines */
-	pid_t pid;        /* 0: none running */
-	int status;       /* last wait status */
-	uint64_t kill_at; /* SIGKILL deadline of a stop; 0: none */
+	pid_t pid;        /* the command; 0 once it has ended */
+	pid_t pgid;       /* its process group; 0 once no process is left in it */
+	int status;       /* the command's wait status */
+	uint64_t kill_at; /* SIGKILL deadline of a stop; 0: none; UINT64_MAX: sent */
+	bool tty;         /* the command has the terminal's foreground */
 };
 
-/* Starts path with argv and envp in a child.  Returns 0, or
- * EXIT_SOFTWARE after logging. */
+/* Starts path with argv and envp in a child that leads a new process
+ * group (and takes the terminal's foreground when vaultexec has it).
+ * Returns 0, or EXIT_SOFTWARE after logging. */
 int proc_start(struct proc *p, const char *path, char *const argv[], char *const envp[]);
 
-/* Sends sig to the command (nothing when none runs). */
+/* Sends sig to the command alone: forwarded and reload signals, which the
+ * command passes on as it sees fit. */
 void proc_signal(struct proc *p, int sig);
 
-/* Sends sig and sets the SIGKILL deadline timeout_ms from now. */
+/* Sends sig to the command's whole process group, and SIGKILL to the group
+ * timeout_ms from now (a deadline already set is kept). */
 void proc_stop(struct proc *p, int sig, uint64_t timeout_ms);
 
-/* SIGKILL once the stop deadline has passed (logged).  */
+/* SIGKILL to the group once the stop deadline has passed (logged). */
 void proc_tick(struct proc *p, uint64_t now);
 
-/* Reaps every child that has ended: the command (p->pid becomes 0 and its
- * status is kept, logged), and as PID 1 or child subreaper any orphan. */
+/* Reaps every child that has ended: the command (pid becomes 0, its status
+ * kept and logged) and every orphan re-parented to us as PID 1 or child
+ * subreaper.  pgid becomes 0 once the group is empty. */
 void proc_reap(struct proc *p);
 
 /* The exit code a wait status stands for: the code, or 128+N for signal N. */

@@ -141,10 +141,14 @@ static void on_signal(struct sv *s, int sig)
 		return;
 	}
 	log_debug("forwarding %s to pid %ld", signal_name(sig), (long)s->child.pid);
-	/* A termination signal during a restart ends the restart too: the
+	/* A termination signal stops the command's whole tree, with SIGKILL
+	 * after --stop-timeout; during a restart it ends the restart too: the
 	 * command is not started again after it stops. */
-	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
 		s->stopping = true;
+		proc_stop(&s->child, sig, s->cfg->stop_timeout_ms);
+		return;
+	}
 	proc_signal(&s->child, sig);
 }
 
@@ -659,9 +663,13 @@ static int setup_signals(struct sv *s)
 static uint64_t next_deadline(struct sv *s)
 {
 	/* While the command stops, only its end (a signal) or the SIGKILL
-	 * deadline matter. */
-	if (s->stopping || s->restarting)
-		return s->child.kill_at ? s->child.kill_at : now_ms() + 3600000;
+	 * deadline matter; once it has ended, its group is looked at every
+	 * 100 ms too (a process of it may end without a SIGCHLD to us). */
+	uint64_t wake = s->child.pid ? now_ms() + 3600000 : now_ms() + 100;
+	if (s->child.kill_at && s->child.kill_at < wake)
+		wake = s->child.kill_at;
+	if (s->stopping || s->restarting || !s->child.pid)
+		return wake;
 	uint64_t d = s->poll_at;
 	if (s->pending && s->apply_at < d)
 		d = s->apply_at;
@@ -745,9 +753,16 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		s.tok_at = now_ms() + backoff_ms(1);
 	}
 
-	while (s.child.pid > 0) {
+	while (s.child.pgid) {
 		wait_event(&s);
-		if (s.child.pid == 0) {
+		if (!s.child.pid && s.child.pgid && !s.child.kill_at) {
+			/* The command ended and left processes in its group:
+			 * nothing of it outlives vaultexec or a restart. */
+			log_info("%s ended; stopping what is left of its process group (%s)", cmd,
+			         signal_name(cfg->stop_signal));
+			proc_stop(&s.child, cfg->stop_signal, cfg->stop_timeout_ms);
+		}
+		if (!s.child.pgid) {
 			if (!s.restarting || s.stopping)
 				break;
 			s.restarting = false;
@@ -758,7 +773,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		}
 		uint64_t now = now_ms();
 		proc_tick(&s.child, now);
-		if (s.stopping || s.restarting)
+		if (s.stopping || s.restarting || !s.child.pid)
 			continue;
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)
 			token_tick(&s);

@@ -131,6 +131,90 @@ def stop_process_group(p, timeout: float = 10):
 
 
 # ---------------------------------------------------------------------------
+# processes the tests started (found by an environment marker, never by name)
+# ---------------------------------------------------------------------------
+
+# Every process a test session starts carries SESSION_MARK in its
+# environment (set in os.environ by the conftest, and in the minimal
+# environments the runners build); each test's own runs carry CASE_MARK
+# as well.  A process the command starts inherits both, grandchildren too.
+SESSION_MARK = "VXTEST_SESSION"
+CASE_MARK = "VXTEST_CASE"
+
+
+def marked_pids(name: str, value: str) -> dict[int, str]:
+    """Live processes (zombies excluded) whose environment holds
+    NAME=VALUE: {pid: command line}."""
+    want = f"{name}={value}".encode()
+    found = {}
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            if want not in env:
+                continue
+            with open(f"/proc/{d}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                found[int(d)] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+    return found
+
+
+def reap_marked(name: str, value: str, grace: float = 3.0) -> dict[int, str]:
+    """Waits up to GRACE seconds for the processes marked NAME=VALUE to end,
+    SIGKILLs those still running and returns them ({} when none was)."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = marked_pids(name, value)
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def marks_configure(config):
+    """From a conftest's pytest_configure: every process the session starts
+    from here on carries SESSION_MARK (once per session)."""
+    if not getattr(config, "_vx_session_mark", None):
+        config._vx_session_mark = os.environ[SESSION_MARK] = secrets.token_hex(8)
+
+
+def marks_sessionfinish(session):
+    """From a conftest's pytest_sessionfinish: the session fails when a
+    process it started is still running at its end (they are killed and
+    listed)."""
+    config = session.config
+    mark = getattr(config, "_vx_session_mark", None)
+    if not mark or getattr(config, "_vx_session_checked", False):
+        return
+    config._vx_session_checked = True
+    left = reap_marked(SESSION_MARK, mark, grace=5)
+    if not left:
+        return
+    lines = [f"  pid {pid}: {cmd}" for pid, cmd in sorted(left.items())]
+    msg = ("processes started by the test session were still running at its end "
+           "(killed now):\n" + "\n".join(lines))
+    rep = config.pluginmanager.get_plugin("terminalreporter")
+    if rep:
+        rep.ensure_newline()
+        rep.write_line(msg, red=True)
+    else:
+        print(msg)
+    session.exitstatus = 1
+
+
+# ---------------------------------------------------------------------------
 # leaks
 # ---------------------------------------------------------------------------
 
