@@ -22,6 +22,9 @@ import vxtest  # on sys.path through e2elib
 
 
 def pytest_configure(config):
+    # Every process the session starts is marked; a marked one still
+    # running at the end fails the session (vxtest.marks_sessionfinish).
+    vxtest.marks_configure(config)
     # Long tracebacks print the arguments of the failing function, and some
     # hold a password: keep them short unless asked otherwise.
     if getattr(config.option, "tbstyle", "auto") == "auto":
@@ -112,3 +115,7 @@ def _collect_notes(request, world):
     request.config._e2e_notes = world.notes + [
         f"suite time {time.monotonic() - world.t0:.1f}s; /proc/*/cmdline sampled {world.leaks.samples} times"
     ]
+
+
+def pytest_sessionfinish(session):
+    vxtest.marks_sessionfinish(session)

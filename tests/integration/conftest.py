@@ -3,7 +3,8 @@
 * `bao`      session-scoped OpenBao dev server (plain HTTP) with admin helpers.
 * `bao_tls`  session-scoped OpenBao dev server with -dev-tls (.ca is its CA).
 * `pki`      session-scoped CA/server/client certificates (openssl CLI).
-* `vx`       the vaultexec runner for one test; every run is leak-checked.
+* `vx`       the vaultexec runner for one test; every run is leak-checked, and
+             the test fails when a process it started outlives it.
              Tests marked every_binary get one per build (vxlib.targets()).
 * `fake`     a FakeVault for one test (closed afterwards); `fake_factory`
              makes more (TLS, unix socket, prefixes).
@@ -12,6 +13,9 @@ Hooks:
 * leak check: after each test's call phase, the test fails if any stdout or
   stderr of any vaultexec run contains a registered secret or token (root
   tokens are always registered).
+* processes: every process the session starts carries an environment
+  marker (vxtest.SESSION_MARK, and CASE_MARK per test); the session fails
+  when a marked process is still running at its end.
 * skip policy: a skip is turned into a failure unless the test is marked
   @pytest.mark.optional.  The reason is reported either way.
 """
@@ -36,6 +40,7 @@ _current: dict = {"leaks": None}
 
 
 def pytest_configure(config):
+    vxtest.marks_configure(config)
     config.addinivalue_line(
         "markers", "optional: the test may be skipped (otherwise a skip counts as a failure)"
     )
@@ -78,6 +83,10 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("vx", names, indirect=True)
 
 
+def pytest_sessionfinish(session):
+    vxtest.marks_sessionfinish(session)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _current["leaks"] = vxlib.LeakRegistry()
@@ -98,7 +107,15 @@ def leaks():
 
 @pytest.fixture
 def vx(request, tmp_path, leaks):
-    return vxlib.Runner(tmp_path, leaks, getattr(request, "param", "host"))
+    """The runner; afterwards the test fails if a process it started (found
+    by the runner's case marker) is still running."""
+    r = vxlib.Runner(tmp_path, leaks, getattr(request, "param", "host"))
+    yield r
+    left = vxtest.reap_marked(vxtest.CASE_MARK, r.case_mark)
+    if left:
+        pytest.fail("the test left processes running (killed now):\n"
+                    + "\n".join(f"  pid {p}: {c}" for p, c in sorted(left.items())),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from vxtest import (  # noqa: E402,F401  (re-exported for the tests)
     vaultexec_bin,
 )
 from vxtest import OpenBaoError as BaoError  # noqa: E402,F401
+import vxtest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CHILD = str(HERE / "child.py")
@@ -200,6 +201,8 @@ class Runner:
         self.home = tmp / "home"
         self.home.mkdir(exist_ok=True)
         self._n = 0
+        # Carried by every process of this test's runs (conftest's vx fixture).
+        self.case_mark = secrets.token_hex(8)
 
     # convenience passthroughs
     def register(self, *values):
@@ -227,6 +230,8 @@ class Runner:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
             "LC_ALL": "C.UTF-8",
+            vxtest.SESSION_MARK: os.environ.get(vxtest.SESSION_MARK, ""),
+            vxtest.CASE_MARK: self.case_mark,
         }
 
     def child_cmd(self, *args, outfile=None) -> tuple[list, Path]:
