@@ -54,26 +54,12 @@ int auth_read_secret_file(const char *what, const char *path, char **out)
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* The reason to log for a refused request: Vault's first error, unless
- * it quotes one of the secret strings of body (a JWT parser may echo its
- * input), then only the status. */
-static void refusal_reason(const struct vault_reply *rep, const cJSON *body, char *buf, size_t n)
+/* The reason to log for a refused request (Vault's messages are held
+ * back when they quote the credential: vault_error_text). */
+static void refusal_reason(const struct vault_reply *rep, char *buf, size_t n)
 {
 	char msg[400];
 	vault_error_line(rep, msg, sizeof(msg));
-	const cJSON *it;
-	cJSON_ArrayForEach(it, body)
-	{
-		if (!cJSON_IsString(it) || strcmp(it->string, "role") == 0 ||
-		    strcmp(it->string, "name") == 0 || strlen(it->valuestring) < 8)
-			continue;
-		if (strstr(vault_error_message(rep) ? vault_error_message(rep) : "",
-		           it->valuestring)) {
-			snprintf(msg, sizeof(msg),
-			         "(Vault's message quotes the credential; not shown)");
-			break;
-		}
-	}
 	snprintf(buf, n, "HTTP %ld%s%s", rep->code, *msg ? ": " : "", msg);
 }
 
@@ -528,7 +514,7 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 	const cJSON *auth = json_get(rep.doc ? jdoc_root(rep.doc) : NULL, "auth");
 	if (rep.code == 404 || rep.code == 405) {
 		char reason[480];
-		refusal_reason(&rep, body, reason, sizeof(reason));
+		refusal_reason(&rep, reason, sizeof(reason));
 		log_error("login with %s: %s (is the %s method enabled at auth/%s%s?)", who, reason,
 		          st->method->name, st->mount, ns ? ", in that namespace" : "");
 		r = EXIT_CONFIG;
@@ -536,7 +522,7 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 	}
 	if (rep.code < 200 || rep.code > 299) {
 		char reason[480], whose[320];
-		refusal_reason(&rep, body, reason, sizeof(reason));
+		refusal_reason(&rep, reason, sizeof(reason));
 		jwt_whose(body, whose, sizeof(whose));
 		/* An unknown mount is a 403 "permission denied" too, to hide which
 		 * mounts exist; an enabled method gives its own reason. */
@@ -595,7 +581,8 @@ int auth_login(struct vault *v, const struct config *cfg, struct auth_state *st)
 int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *st, bool check)
 {
 	if (cfg->token_sink && !check) {
-		int r = file_write_atomic(cfg->token_sink, st->token, strlen(st->token), 0600);
+		int r = file_write_atomic(cfg->token_sink, st->token, strlen(st->token), 0600,
+		                          &cfg->run_as);
 		if (r) {
 			log_error("--token-sink %s: the token could not be written",
 			          cfg->token_sink);

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,6 +83,8 @@ static int set_log_level(struct config *cfg, const char *val, const char *origin
 static int set_log_format(struct config *cfg, const char *val, const char *origin);
 static int set_stop_signal(struct config *cfg, const char *val, const char *origin);
 static int set_reload_signal(struct config *cfg, const char *val, const char *origin);
+static int set_user(struct config *cfg, const char *val, const char *origin);
+static int set_keep_fds(struct config *cfg, const char *val, const char *origin);
 
 static const struct opt_def opts[] = {
     {.name = "addr",
@@ -173,8 +176,9 @@ static const struct opt_def opts[] = {
     {.name = "role-id",
      .kind = K_SECRET,
      .off = OFF(role_id),
+     .flags = F_BLANK,
      .arg = "ID",
-     .help = "approle: the role ID"},
+     .help = "approle: the role ID; blanked from argv, but visible until then: use a file"},
     {.name = "role-id-file",
      .kind = K_STR,
      .off = OFF(role_id_file),
@@ -357,6 +361,21 @@ static const struct opt_def opts[] = {
      .arg = "[=BOOL]",
      .help = "when the command has ended, revoke its leases and the login token"},
 
+    {.name = "user",
+     .kind = K_CUSTOM,
+     .fn = set_user,
+     .arg = "USER[:GROUP]",
+     .section = "Command",
+     .help = "run the command (only) as USER, numeric or from /etc/passwd, and GROUP (else "
+             "the user's); supplementary groups are dropped; needs root"},
+    {.name = "keep-fds",
+     .kind = K_CUSTOM,
+     .fn = set_keep_fds,
+     .arg = "N",
+     .help = "pass inherited fds 3..3+N-1 to the command (socket activation) and set "
+             "LISTEN_FDS=N and LISTEN_PID to its pid; other inherited fds are closed with "
+             "--supervise"},
+
     {.name = "check",
      .kind = K_BOOL,
      .off = OFF(check),
@@ -414,9 +433,9 @@ static const char exit_codes_help[] =
     "  69   Vault not ready or unreachable before the --wait deadline\n"
     "  70   internal error\n"
     "  74   a --file or the --install copy could not be written\n"
-    "  77   permission denied or login refused\n"
+    "  77   permission denied, login refused, or --user not possible\n"
     "  78   configuration that cannot be used (unreadable CA or token file, TLS "
-    "verification failed)\n"
+    "verification failed, unknown --user)\n"
     "  126  command not executable\n"
     "  127  command not found\n"
     "  After exec the exit code is the command's own.\n";
@@ -793,6 +812,34 @@ static int set_reload_signal(struct config *cfg, const char *val, const char *or
 	return set_signal(&cfg->reload_signal, val, origin);
 }
 
+static int set_user(struct config *cfg, const char *val, const char *origin)
+{
+	char err[300];
+	if (privs_parse_user(val, "/etc/passwd", "/etc/group", &cfg->run_as, err, sizeof(err)) <
+	    0) {
+		log_error("%s %s: %s", origin, val, err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static int set_keep_fds(struct config *cfg, const char *val, const char *origin)
+{
+	uint64_t n;
+	if (parse_u64(val, 0, 65536, &n) < 0)
+		return bad(origin, "'%s' is not a number of descriptors (0 to 65536)", val);
+	/* Checked now, before we open anything that could take a free slot. */
+	for (int fd = 3; fd < 3 + (int)n; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			log_error("%s %s: descriptor %d is not open (socket activation passes "
+			          "fds 3 to 3+LISTEN_FDS-1; give the number passed)",
+			          origin, val, fd);
+			return EXIT_USAGE;
+		}
+	cfg->keep_fds = (unsigned)n;
+	return 0;
+}
+
 static int set_duration(uint64_t *dst, const struct opt_def *o, const char *val, const char *origin)
 {
 	bool positive = o->flags & F_POSITIVE;
@@ -869,6 +916,22 @@ const char *env_lookup(char **envp, const char *name)
 		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
 			return *e + n + 1;
 	return NULL;
+}
+
+bool config_credential_var(const char *name, size_t n)
+{
+	char buf[64];
+	if ((n == 11 && memcmp(name, "VAULT_TOKEN", 11) == 0) ||
+	    (n == 9 && memcmp(name, "BAO_TOKEN", 9) == 0))
+		return true;
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (opts[i].kind != K_SECRET)
+			continue;
+		env_name_of(&opts[i], buf, sizeof(buf));
+		if (strlen(buf) == n && memcmp(buf, name, n) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* VAULTEXEC_* variables; a variable that is present marks its option as

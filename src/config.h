@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "privs.h"
 #include "secref.h"
 
 enum kv_version { KV_AUTO = 0, KV_V1 = 1, KV_V2 = 2 };
@@ -99,6 +100,10 @@ struct config {
 	uint64_t debounce_ms;
 	bool revoke_on_exit;
 
+	/* the command's process */
+	struct runas run_as; /* --user */
+	unsigned keep_fds;   /* --keep-fds: fds 3..3+keep_fds-1 passed on */
+
 	/* control */
 	bool check;
 	char *install_dir; /* --install: copy ourselves there and exit */
@@ -122,6 +127,11 @@ void config_free(struct config *cfg);
  * Vault client's VAULT_ name when it has one, else its VAULTEXEC_ name.
  * False when NAME is no option or has no variable (--help). */
 bool config_option_var(const char *name, size_t n, char *out, size_t outn);
+
+/* Whether the variable NAME (n bytes, not NUL-terminated) holds a
+ * credential vaultexec reads: BAO_TOKEN, VAULT_TOKEN and the VAULTEXEC_
+ * form of every secret option (VAULTEXEC_SECRET_ID, VAULTEXEC_ROLE_ID). */
+bool config_credential_var(const char *name, size_t n);
 
 /* The value of NAME in envp (NULL if absent). */
 const char *env_lookup(char **envp, const char *name);

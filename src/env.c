@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
@@ -23,6 +25,10 @@ bool env_withheld(const char *name, size_t n, const struct config *cfg,
 	if (name_is(name, n, "VAULT_TOKEN") || name_is(name, n, "BAO_TOKEN"))
 		return true;
 	if (n >= 10 && memcmp(name, "VAULTEXEC_", 10) == 0)
+		return true;
+	/* --keep-fds sets its own (the command's pid, not the one systemd
+	 * started); without it an inherited pair passes as it is. */
+	if (cfg->keep_fds && (name_is(name, n, "LISTEN_FDS") || name_is(name, n, "LISTEN_PID")))
 		return true;
 	for (const char *const *s = method_scrub; s && *s; s++)
 		if (name_is(name, n, *s))
@@ -45,7 +51,7 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 	size_t ninh = 0;
 	while (inherited && inherited[ninh])
 		ninh++;
-	char **envp = xcalloc(ninh + nvars + 2, sizeof(*envp));
+	char **envp = xcalloc(ninh + nvars + 4, sizeof(*envp));
 	size_t k = 0;
 	for (size_t i = 0; i < ninh; i++) {
 		const char *e = inherited[i];
@@ -75,6 +81,11 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 	}
 	if (cfg->token_to_env && token)
 		envp[k++] = xasprintf("VAULT_TOKEN=%s", token);
+	if (cfg->keep_fds) {
+		envp[k++] = xasprintf("LISTEN_FDS=%u", cfg->keep_fds);
+		/* Room for any pid: exec_set_listen_pid writes it in place. */
+		envp[k++] = xasprintf("LISTEN_PID=%20s", "");
+	}
 	envp[k] = NULL;
 	return envp;
 }
@@ -86,4 +97,16 @@ void env_free(char **envp)
 	for (char **e = envp; *e; e++)
 		secure_free_str(*e);
 	free(envp);
+}
+
+void env_wipe_credentials(char **envp)
+{
+	for (char **e = envp; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || !config_credential_var(*e, (size_t)(eq - *e)))
+			continue;
+		char *block = *e;
+		*e = xstrdup(block);
+		mbedtls_platform_zeroize(block + (eq - block) + 1, strlen(eq + 1));
+	}
 }

@@ -178,3 +178,20 @@ int exec_check_limits(const char *path, char *const argv[], char *const envp[],
 	}
 	return 0;
 }
+
+void exec_set_listen_pid(char *const envp[], pid_t pid)
+{
+	for (char *const *e = envp; e && *e; e++) {
+		if (strncmp(*e, "LISTEN_PID=", 11) != 0)
+			continue;
+		char digits[24];
+		size_t n = 0;
+		for (unsigned long v = (unsigned long)pid; n == 0 || v; v /= 10)
+			digits[n++] = (char)('0' + v % 10);
+		char *out = *e + 11;
+		while (n)
+			*out++ = digits[--n];
+		*out = '\0';
+		return;
+	}
+}

@@ -12,6 +12,11 @@ int exec_resolve(const char *argv0, const char *path_env, char **out);
 int exec_command(const char *path, char *const argv[], char *const envp[]);
 
 #include <stddef.h>
+#include <sys/types.h>
+
+/* Writes pid into the LISTEN_PID entry that env_build left room for with
+ * --keep-fds (no allocation: called between fork and exec). */
+void exec_set_listen_pid(char *const envp[], pid_t pid);
 
 /* What execve() accepts, in bytes including each string's NUL. */
 struct exec_limits {

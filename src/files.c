@@ -30,7 +30,7 @@ static int write_all(int fd, const char *data, size_t len)
 
 /* what names the option in messages: --file, --install. */
 static int stage(const char *what, const char *dest, const char *data, size_t len, mode_t mode,
-                 char **tmp_out)
+                 const struct runas *owner, char **tmp_out)
 {
 	const char *slash = strrchr(dest, '/');
 	_cleanup_free_ char *dir = slash ? xstrndup(dest, (size_t)(slash - dest)) : xstrdup(".");
@@ -69,6 +69,8 @@ static int stage(const char *what, const char *dest, const char *data, size_t le
 	const char *step = NULL;
 	if (fchmod(fd, mode) < 0)
 		step = "chmod";
+	else if (owner && owner->set && fchown(fd, owner->uid, owner->gid) < 0)
+		step = "chown";
 	else if (write_all(fd, data, len) < 0)
 		step = "write";
 	else if (fsync(fd) < 0)
@@ -98,9 +100,10 @@ static int commit(const char *what, const char *tmp, const char *dest)
 	return EXIT_IOERR;
 }
 
-int file_stage(const char *dest, const char *data, size_t len, mode_t mode, char **tmp_out)
+int file_stage(const char *dest, const char *data, size_t len, mode_t mode,
+               const struct runas *owner, char **tmp_out)
 {
-	return stage("--file", dest, data, len, mode, tmp_out);
+	return stage("--file", dest, data, len, mode, owner, tmp_out);
 }
 
 int file_commit(const char *tmp, const char *dest)
@@ -125,7 +128,7 @@ int file_install_self(const char *dir)
 		n--;
 	_cleanup_free_ char *dest = xasprintf("%.*s/vaultexec", (int)n, dir);
 	char *tmp = NULL;
-	int r = stage("--install", dest, data, len, 0555, &tmp);
+	int r = stage("--install", dest, data, len, 0555, NULL, &tmp);
 	if (!r)
 		r = commit("--install", tmp, dest);
 	free(tmp);
@@ -140,36 +143,37 @@ void file_abort(const char *tmp)
 	unlink(tmp);
 }
 
-int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode)
+int file_write_atomic(const char *dest, const char *data, size_t len, mode_t mode,
+                      const struct runas *owner)
 {
 	char *tmp = NULL;
-	int r = file_stage(dest, data, len, mode, &tmp);
+	int r = file_stage(dest, data, len, mode, owner, &tmp);
 	if (!r)
 		r = file_commit(tmp, dest);
 	free(tmp);
 	return r;
 }
 
-int file_probe(const char *dest, mode_t mode)
+int file_probe(const char *dest, mode_t mode, const struct runas *owner)
 {
 	/* The same steps as the run, with nothing in the file: the answer
 	 * (missing directory, read-only file system, no permission, quota)
 	 * is the kernel's, not a guess from mode bits, and root gets it right. */
 	char *tmp = NULL;
-	int r = file_stage(dest, "", 0, mode, &tmp);
+	int r = file_stage(dest, "", 0, mode, owner, &tmp);
 	if (!r)
 		file_abort(tmp);
 	free(tmp);
 	return r;
 }
 
-int files_write_all(const struct outfile *files, size_t n, mode_t mode)
+int files_write_all(const struct outfile *files, size_t n, mode_t mode, const struct runas *owner)
 {
 	char **tmps = xcalloc(n + 1, sizeof(*tmps));
 	int r = 0;
 	for (size_t i = 0; i < n && !r; i++)
 		if (files[i].content)
-			r = file_stage(files[i].path, files[i].content, files[i].len, mode,
+			r = file_stage(files[i].path, files[i].content, files[i].len, mode, owner,
 			               &tmps[i]);
 	for (size_t i = 0; i < n && !r; i++)
 		if (tmps[i]) {

@@ -17,6 +17,7 @@
 #include "lease.h"
 #include "log.h"
 #include "plan.h"
+#include "privs.h"
 #include "render.h"
 #include "supervise.h"
 #include "vaultenv.h"
@@ -97,11 +98,11 @@ static int probe_files(const struct job *j, const struct config *cfg)
 {
 	for (size_t i = 0; i < j->nfiles; i++)
 		if (j->files[i].content) {
-			int r = file_probe(j->files[i].path, cfg->file_mode);
+			int r = file_probe(j->files[i].path, cfg->file_mode, &cfg->run_as);
 			if (r)
 				return r;
 		}
-	if (cfg->token_sink && file_probe(cfg->token_sink, 0600)) {
+	if (cfg->token_sink && file_probe(cfg->token_sink, 0600, &cfg->run_as)) {
 		log_error("--token-sink %s: the token could not be written", cfg->token_sink);
 		return EXIT_IOERR;
 	}
@@ -194,7 +195,9 @@ int main(int argc, char **argv)
 	char **envp = NULL;
 	struct vaultenv ve;
 
+	privs_harden();
 	int r = vaultenv_config(&cfg, &ve, argc, argv, environ);
+	env_wipe_credentials(environ);
 	if (r == CLI_EXIT_SUCCESS) {
 		r = 0;
 		goto out;
@@ -210,7 +213,8 @@ int main(int argc, char **argv)
 
 	plan = plan_new(&cfg);
 	plan_on_first_lease(plan, hold_signals);
-	if ((r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
+	if ((r = privs_check(&cfg.run_as)) ||
+	    (r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
 	    (r = job_prepare(&job, &cfg, ve.env, plan)) || (r = auth_prepare(&cfg, &auth)) ||
 	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
 	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
@@ -226,7 +230,7 @@ int main(int argc, char **argv)
 	}
 	exec_delay(cfg.exec_delay_ms);
 	hold_signals();
-	if ((r = files_write_all(job.files, job.nfiles, cfg.file_mode)) ||
+	if ((r = files_write_all(job.files, job.nfiles, cfg.file_mode, &cfg.run_as)) ||
 	    (r = auth_handoff(vault, &cfg, &auth, false)) || (r = stop_if_signalled()))
 		goto out;
 	log_success(plan, &job, cmd, cfg.supervise ? "supervise" : "exec");
@@ -247,7 +251,10 @@ int main(int argc, char **argv)
 	auth_clear(&auth);
 	job_free(&job);
 	curl_global_cleanup();
-	r = exec_command(cmd, cfg.child_argv, envp);
+	if (cfg.keep_fds)
+		exec_set_listen_pid(envp, getpid()); /* the command's pid is ours */
+	if (!(r = privs_for_command(&cfg.run_as)))
+		r = exec_command(cmd, cfg.child_argv, envp);
 
 out:
 	/* A failed run takes no lease home: a crash-looping container would

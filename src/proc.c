@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,16 +17,20 @@
 #include "signame.h"
 #include "util.h"
 
-static void close_inherited_fds(void)
+/* Every fd from first on; below it the inherited ones --keep-fds passes
+ * on, made to survive the exec. */
+static void close_inherited_fds(unsigned first)
 {
+	for (unsigned fd = 3; fd < first; fd++)
+		fcntl((int)fd, F_SETFD, 0);
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+	if (syscall(SYS_close_range, first, ~0U, 0U) == 0)
 		return;
 #endif
 	long max = sysconf(_SC_OPEN_MAX);
 	if (max < 0 || max > 65536)
 		max = 65536;
-	for (int fd = 3; fd < max; fd++)
+	for (int fd = (int)first; fd < max; fd++)
 		close(fd);
 }
 
@@ -34,18 +39,24 @@ static void close_inherited_fds(void)
  * (the supervisor's mask), SIGTTOU included, so tcsetpgrp from what is
  * for a moment a background group does not stop us.  Returns 0, or an
  * exit code after logging: the command never runs half set up. */
-static int child_setup(const struct proc *p, pid_t parent)
+static int child_setup(const struct proc *p, pid_t parent, char *const envp[])
 {
 	/* Our Vault connections and the signalfd are not the child's. */
-	close_inherited_fds();
+	close_inherited_fds(3 + p->keep_fds);
+	if (p->keep_fds)
+		exec_set_listen_pid(envp, getpid());
 	/* Its own group, so a stop reaches every process it starts; the
 	 * parent does the same, whichever runs first. */
 	setpgid(0, 0);
 	if (p->tty)
 		tcsetpgrp(STDIN_FILENO, getpid());
-	/* Anything that changes the child's credentials goes here, above
-	 * PR_SET_PDEATHSIG: the kernel clears the parent-death signal on a
-	 * uid or gid change. */
+	/* --user: the command cannot signal or read a supervisor of another
+	 * uid.  Above PR_SET_PDEATHSIG: the kernel clears the parent-death
+	 * signal on a uid or gid change. */
+	static const struct runas none;
+	int r = privs_for_command(p->run_as ? p->run_as : &none);
+	if (r)
+		return r;
 
 	/* A SIGKILLed supervisor takes its command along.  Only the command
 	 * itself gets it: its own children are ended with the group by a
@@ -77,7 +88,7 @@ int proc_start(struct proc *p, const char *path, char *const argv[], char *const
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
-		int r = child_setup(p, parent);
+		int r = child_setup(p, parent, envp);
 		_exit(r ? r : exec_command(path, argv, envp));
 	}
 	if (pid < 0) {

@@ -9,13 +9,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "privs.h"
+
 struct proc {
-	const char *cmd;  /* for log lines */
-	pid_t pid;        /* the command; 0 once it has ended */
-	pid_t pgid;       /* its process group; 0 once no process is left in it */
-	int status;       /* the command's wait status */
-	uint64_t kill_at; /* SIGKILL deadline of a stop; 0: none; UINT64_MAX: sent */
-	bool tty;         /* the command has the terminal's foreground */
+	const char *cmd;            /* for log lines */
+	pid_t pid;                  /* the command; 0 once it has ended */
+	pid_t pgid;                 /* its process group; 0 once no process is left in it */
+	int status;                 /* the command's wait status */
+	uint64_t kill_at;           /* SIGKILL deadline of a stop; 0: none; UINT64_MAX: sent */
+	bool tty;                   /* the command has the terminal's foreground */
+	const struct runas *run_as; /* --user: the command's uid and gid */
+	unsigned keep_fds;          /* --keep-fds: inherited fds 3.. passed on */
 };
 
 /* Starts path with argv and envp in a child that leads a new process

@@ -338,7 +338,8 @@ static void apply(struct sv *s)
 	bool vars, files;
 	struct strbuf why = STRBUF_INIT;
 	diff_jobs(s->job, &s->next_job, &vars, &files, &why);
-	if (files && files_write_all(s->next_job.files, s->next_job.nfiles, s->cfg->file_mode)) {
+	if (files && files_write_all(s->next_job.files, s->next_job.nfiles, s->cfg->file_mode,
+	                             &s->cfg->run_as)) {
 		/* All or none: the command keeps the old files and values; the
 		 * next poll tries again. */
 		log_error("the new files could not be written; keeping the old values");
@@ -576,12 +577,8 @@ static int token_renew(struct sv *s)
 		return r;
 	const cJSON *auth = json_get(jdoc_root(rep.doc), "auth");
 	if (rep.code != 200 || !auth) {
-		const char *m = vault_error_message(&rep);
 		char msg[300];
-		snprintf(msg, sizeof(msg), "%s", m ? m : "");
-		for (char *c = msg; *c; c++)
-			if (has_ctl(c, 1))
-				*c = ' ';
+		vault_error_line(&rep, msg, sizeof(msg));
 		log_warn("renewing the token: HTTP %ld%s%s", rep.code, *msg ? ": " : "", msg);
 		vault_reply_clear(&rep);
 		if (can_login(s)) {
@@ -731,7 +728,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	               .cmd = cmd,
 	               .environ_ = environ_,
 	               .sfd = -1,
-	               .child = {.cmd = cmd}};
+	               .child = {.cmd = cmd, .run_as = &cfg->run_as, .keep_fds = cfg->keep_fds}};
 	int r = setup_signals(&s);
 	if (r)
 		return r;

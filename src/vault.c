@@ -385,12 +385,47 @@ void vault_clean_error(const char *in, struct strbuf *out)
 	}
 }
 
+/* Whether a message of the answer quotes a credential of the request: the
+ * token, or a string of 8 bytes or more of the JSON body (a secret ID, a
+ * JWT, a write's parameter; "role" and "name" are names).  A parser may
+ * echo its whole input, so such an answer's messages are not shown. */
+static bool quotes_credential(const struct vault_reply *r, const char *token, const char *body)
+{
+	static const char *const keys[] = {"errors", "warnings"};
+	cJSON *req = body ? cJSON_Parse(body) : NULL;
+	bool found = false;
+	for (size_t k = 0; k < ARRAY_SIZE(keys) && r->doc; k++) {
+		const cJSON *m;
+		cJSON_ArrayForEach(m, json_get(jdoc_root(r->doc), keys[k]))
+		{
+			if (!cJSON_IsString(m))
+				continue;
+			found |= token && strlen(token) >= 8 && strstr(m->valuestring, token);
+			const cJSON *it;
+			cJSON_ArrayForEach(it, req)
+			{
+				if (cJSON_IsString(it) && strcmp(it->string, "role") != 0 &&
+				    strcmp(it->string, "name") != 0 &&
+				    strlen(it->valuestring) >= 8 &&
+				    strstr(m->valuestring, it->valuestring))
+					found = true;
+			}
+		}
+	}
+	cJSON_Delete(req);
+	return found;
+}
+
 /* All strings of the array KEY of the answer, cleaned, joined by "; ". */
 static void joined(const struct vault_reply *r, const char *key, struct strbuf *out)
 {
 	const cJSON *arr = r->doc ? json_get(jdoc_root(r->doc), key) : NULL;
 	const cJSON *it;
 	bool first = true;
+	if (r->quotes_credential && cJSON_GetArraySize(arr) > 0) {
+		sb_adds(out, "(Vault's message quotes a credential; not shown)");
+		return;
+	}
 	cJSON_ArrayForEach(it, arr)
 	{
 		if (!cJSON_IsString(it) || !*it->valuestring)
@@ -661,6 +696,7 @@ static struct decision decide_request(struct exchange *x, enum http_status st,
 	reply->body = sb_steal(&resp->body);
 	if (reply->body_len)
 		jdoc_parse(reply->body, reply->body_len, &reply->doc);
+	reply->quotes_credential = quotes_credential(reply, x->v->token, x->body);
 	bool again = vault_retryable_code(reply->code);
 	if (reply->code == 400 && (rc->flags & VREQ_KV_UPGRADE)) {
 		const char *m = vault_error_message(reply);

@@ -35,6 +35,7 @@ struct vault_reply {
 	struct jdoc *doc; /* parsed body, NULL when empty or not JSON */
 	char *body;       /* raw body (may hold secrets), NUL-terminated */
 	size_t body_len;
+	bool quotes_credential; /* its messages quote the token or the body: not shown */
 };
 void vault_reply_clear(struct vault_reply *r);
 
@@ -57,7 +58,8 @@ const char *vault_error_message(const struct vault_reply *r);
  * separators and runs of blanks folded to one space.  Appends to out. */
 void vault_clean_error(const char *in, struct strbuf *out);
 /* Every message of the answer's "errors" (or "warnings") array, cleaned
- * and joined by "; ", appended to out (empty string when there is none). */
+ * and joined by "; ", appended to out (empty string when there is none);
+ * a fixed note instead when one quotes a credential of the request. */
 void vault_error_text(const struct vault_reply *r, struct strbuf *out);
 void vault_warnings_text(const struct vault_reply *r, struct strbuf *out);
 /* vault_error_text into a fixed buffer (truncated); "" when there is none. */

@@ -16,7 +16,7 @@ static const char *dur(uint64_t s)
 /* A reply as vault_request would give it. */
 static struct vault_reply reply(const char *json)
 {
-	struct vault_reply r = {200, NULL, xstrdup(json), strlen(json)};
+	struct vault_reply r = {200, NULL, xstrdup(json), strlen(json), false};
 	if (jdoc_parse(r.body, r.body_len, &r.doc) < 0)
 		r.doc = NULL;
 	return r;
