@@ -385,10 +385,21 @@ void vault_clean_error(const char *in, struct strbuf *out)
 	}
 }
 
+/* Whether msg holds 12 bytes in a row of s (all of it when shorter; s of
+ * under 8 bytes is no credential): parsers quote their input cut short. */
+static bool quotes(const char *msg, const char *s)
+{
+	size_t n = strlen(s), w = n < 12 ? n : 12, mlen = strlen(msg);
+	for (size_t i = 0; n >= 8 && i + w <= n; i++)
+		if (memmem(msg, mlen, s + i, w))
+			return true;
+	return false;
+}
+
 /* Whether a message of the answer quotes a credential of the request: the
- * token, or a string of 8 bytes or more of the JSON body (a secret ID, a
- * JWT, a write's parameter; "role" and "name" are names).  A parser may
- * echo its whole input, so such an answer's messages are not shown. */
+ * token, or a string of the JSON body (a secret ID, a JWT, a write's
+ * parameter; "role" and "name" are names).  Such an answer's messages
+ * are not shown. */
 static bool quotes_credential(const struct vault_reply *r, const char *token, const char *body)
 {
 	static const char *const keys[] = {"errors", "warnings"};
@@ -400,14 +411,13 @@ static bool quotes_credential(const struct vault_reply *r, const char *token, co
 		{
 			if (!cJSON_IsString(m))
 				continue;
-			found |= token && strlen(token) >= 8 && strstr(m->valuestring, token);
+			found |= token && quotes(m->valuestring, token);
 			const cJSON *it;
 			cJSON_ArrayForEach(it, req)
 			{
 				if (cJSON_IsString(it) && strcmp(it->string, "role") != 0 &&
 				    strcmp(it->string, "name") != 0 &&
-				    strlen(it->valuestring) >= 8 &&
-				    strstr(m->valuestring, it->valuestring))
+				    quotes(m->valuestring, it->valuestring))
 					found = true;
 			}
 		}
