@@ -590,27 +590,39 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
 		}
 		log_debug("--token-sink: wrote the token to %s", cfg->token_sink);
 	}
-	if (!cfg->revoke_token || !st->logged_in)
-		return 0;
 	/* Not fatal: the token stays valid until its TTL either way, and the
 	 * command should not be kept from starting by a tidy-up step. */
+	if (cfg->revoke_token)
+		auth_revoke_login(v, st, "--revoke-token");
+	return 0;
+}
+
+int auth_revoke_login(struct vault *v, struct auth_state *st, const char *why)
+{
+	if (!st->logged_in || !st->token)
+		return 0;
 	struct vault_reply rep;
 	int r = vault_request(v, "POST", "auth/token/revoke-self", NULL, NULL, 0, &rep);
 	if (r) {
-		log_warn("--revoke-token: could not revoke the login token; it stays valid until "
-		         "its TTL ends");
-	} else if (rep.code == 200 || rep.code == 204) {
-		log_info("revoked the login token (--revoke-token)");
+		log_warn("%s: could not revoke the login token; it stays valid until its TTL ends",
+		         why);
+		return r;
+	}
+	if (rep.code == 200 || rep.code == 204) {
+		log_info("revoked the login token (%s)", why);
+		/* Nothing left to revoke, and nothing to use it for. */
+		st->logged_in = false;
+		vault_set_token(v, NULL);
 	} else {
 		char msg[400];
 		vault_error_line(&rep, msg, sizeof(msg));
-		log_warn("--revoke-token: auth/token/revoke-self answered HTTP %ld%s%s; the token "
-		         "stays valid until its TTL ends",
-		         rep.code, *msg ? ": " : "", msg);
+		log_warn("%s: auth/token/revoke-self answered HTTP %ld%s%s; the token stays valid "
+		         "until its TTL ends",
+		         why, rep.code, *msg ? ": " : "", msg);
+		r = rep.code == 403 ? EXIT_NOPERM : EXIT_DATA;
 	}
 	vault_reply_clear(&rep);
-	vault_set_token(v, NULL);
-	return 0;
+	return r;
 }
 
 void auth_clear(struct auth_state *st)

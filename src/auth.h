@@ -49,6 +49,12 @@ int auth_login(struct vault *v, const struct config *cfg, struct auth_state *st)
  * nothing is written but the token is still revoked. */
 int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *st, bool check);
 
+/* POST auth/token/revoke-self for a token vaultexec got by logging in
+ * (never one it was given); why names the step in messages.  Returns 0
+ * when revoked or when there is nothing of ours to revoke, else an exit
+ * code after a warning (the token then ends at its TTL). */
+int auth_revoke_login(struct vault *v, struct auth_state *st, const char *why);
+
 void auth_clear(struct auth_state *st);
 
 /* Reads a credential file: trailing newlines (LF, CRLF) and surrounding

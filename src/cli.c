@@ -324,8 +324,8 @@ static const struct opt_def opts[] = {
      .flags = F_POSITIVE,
      .def = "1m",
      .arg = "DURATION",
-     .help = "how often secrets without a lease are checked: KV v2 by its metadata "
-             "version, others by reading them again (default 1m)"},
+     .help = "how often KV secrets are checked: KV v2 by its metadata version, KV v1 by "
+             "reading it again; writes follow their expiry (default 1m)"},
     {.name = "stop-signal",
      .kind = K_CUSTOM,
      .fn = set_stop_signal,
@@ -355,6 +355,12 @@ static const struct opt_def opts[] = {
      .def = "2s",
      .arg = "DURATION",
      .help = "changes within this time make one restart (default 2s)"},
+    {.name = "revoke-delay",
+     .kind = K_DURATION,
+     .off = OFF(revoke_delay_ms),
+     .arg = "DURATION",
+     .help = "after a reload, revoke the replaced lease this much later, once the command "
+             "has finished with it (default: --stop-timeout)"},
     {.name = "revoke-on-exit",
      .kind = K_BOOL,
      .off = OFF(revoke_on_exit),
@@ -1050,11 +1056,11 @@ static size_t opt_index(const char *name);
 
 /* Options that only mean something to the supervisor, and the ones that
  * contradict it. */
-static int finish_supervise(const struct config *cfg, const bool *given)
+static int finish_supervise(struct config *cfg, const bool *given)
 {
-	static const char *const only[] = {"poll",          "stop-signal", "stop-timeout",
-	                                   "reload-signal", "reload-url",  "debounce",
-	                                   "revoke-on-exit"};
+	static const char *const only[] = {"poll",          "stop-signal",   "stop-timeout",
+	                                   "reload-signal", "reload-url",    "debounce",
+	                                   "revoke-delay",  "revoke-on-exit"};
 	if (!cfg->supervise) {
 		for (size_t i = 0; i < ARRAY_SIZE(only); i++)
 			if (given[opt_index(only[i])]) {
@@ -1063,6 +1069,8 @@ static int finish_supervise(const struct config *cfg, const bool *given)
 			}
 		return 0;
 	}
+	if (!given[opt_index("revoke-delay")])
+		cfg->revoke_delay_ms = cfg->stop_timeout_ms;
 	if (cfg->poll_ms < 100)
 		return bad("--poll", "%llums is too short (at least 100ms)",
 		           (unsigned long long)cfg->poll_ms);

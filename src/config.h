@@ -98,6 +98,7 @@ struct config {
 	int reload_signal; /* 0: none */
 	char *reload_url;
 	uint64_t debounce_ms;
+	uint64_t revoke_delay_ms; /* default: stop_timeout_ms */
 	bool revoke_on_exit;
 
 	/* the command's process */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <mbedtls/x509_crt.h>
 
 #include "jsonval.h"
 #include "log.h"
@@ -42,6 +43,75 @@ struct lease *lease_take(struct lease_set *ls, const struct vault_reply *rep, co
 	return l;
 }
 
+struct lease *lease_take_expiry(struct lease_set *ls, time_t end, const char *path,
+                                const char *method, const char *api_path, const char *body)
+{
+	time_t now = time(NULL);
+	if (end <= now) {
+		log_warn("%s: the answer's values have expired already (their end is in the "
+		         "past); is the clock right?",
+		         path);
+		return NULL;
+	}
+	ARRAY_GROW(ls->v, ls->n);
+	struct lease *l = &ls->v[ls->n++];
+	*l = (struct lease){
+	    .path = xstrdup(path),
+	    .duration_s = (uint64_t)(end - now),
+	    .method = xstrdup(method),
+	    .api_path = xstrdup(api_path),
+	    .body = body ? xstrdup(body) : NULL,
+	    .taken_ms = now_ms(),
+	    .taken_at = now,
+	};
+	return l;
+}
+
+/* The notAfter of the first certificate of a PEM text, as Unix time. */
+static bool pem_not_after(const char *pem, time_t *end)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	/* PEM input is parsed with its terminating NUL counted. */
+	bool ok = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) >= 0 &&
+	          crt.version != 0;
+	if (ok) {
+		const mbedtls_x509_time *t = &crt.valid_to;
+		struct tm tm = {.tm_year = t->year - 1900,
+		                .tm_mon = t->mon - 1,
+		                .tm_mday = t->day,
+		                .tm_hour = t->hour,
+		                .tm_min = t->min,
+		                .tm_sec = t->sec};
+		*end = timegm(&tm);
+		ok = *end != (time_t)-1;
+	}
+	mbedtls_x509_crt_free(&crt);
+	return ok;
+}
+
+bool lease_expiry_of(const cJSON *data, time_t *end)
+{
+	const cJSON *e = json_get(data, "expiration");
+	if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1e12) {
+		*end = (time_t)e->valuedouble;
+		return true;
+	}
+	static const char pem[] = "-----BEGIN CERTIFICATE-----";
+	bool found = false;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, data)
+	{
+		time_t t;
+		if (cJSON_IsString(f) && strncmp(f->valuestring, pem, sizeof(pem) - 1) == 0 &&
+		    pem_not_after(f->valuestring, &t) && (!found || t < *end)) {
+			*end = t;
+			found = true;
+		}
+	}
+	return found;
+}
+
 void lease_format_duration(uint64_t s, struct strbuf *out)
 {
 	if (s == 0) {
@@ -65,6 +135,8 @@ void lease_format_duration(uint64_t s, struct strbuf *out)
 
 int lease_revoke(struct vault *v, struct lease *l)
 {
+	if (!l->lease_id)
+		l->revoked = true;
 	if (l->revoked)
 		return 0;
 	cJSON *body = cJSON_CreateObject();
@@ -100,14 +172,12 @@ int lease_revoke(struct vault *v, struct lease *l)
 	}
 	sb_wipe(&dur);
 	vault_reply_clear(&rep);
-	return l->revoked ? 0 : 1;
+	return l->revoked ? 0 : r ? EXIT_UNAVAILABLE : 1;
 }
 
 size_t lease_revoke_all(struct vault *v, struct lease_set *ls, const char *why)
 {
-	size_t todo = 0, left = 0;
-	for (size_t i = 0; i < ls->n; i++)
-		todo += !ls->v[i].revoked;
+	size_t todo = lease_count(ls), left = 0;
 	if (!todo || !v)
 		return todo;
 	log_info("revoking %zu lease%s: %s", todo, todo == 1 ? "" : "s", why);
@@ -116,31 +186,45 @@ size_t lease_revoke_all(struct vault *v, struct lease_set *ls, const char *why)
 	return left;
 }
 
+size_t lease_count(const struct lease_set *ls)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ls->n; i++)
+		n += ls->v[i].lease_id && !ls->v[i].revoked;
+	return n;
+}
+
 const struct lease *lease_shortest(const struct lease_set *ls)
 {
 	const struct lease *best = NULL;
 	for (size_t i = 0; i < ls->n; i++)
-		if (!best || ls->v[i].duration_s < best->duration_s)
+		if (ls->v[i].lease_id && !ls->v[i].revoked &&
+		    (!best || ls->v[i].duration_s < best->duration_s))
 			best = &ls->v[i];
 	return best;
 }
 
-void lease_describe(const struct lease_set *ls, bool expiry, struct strbuf *out)
+void lease_describe(const struct lease_set *ls, bool expiry, time_t token_end, struct strbuf *out)
 {
 	const struct lease *l = lease_shortest(ls);
 	if (!l)
 		return;
-	sb_addf(out, "%zu lease%s (%s%s, ", ls->n, ls->n == 1 ? "" : "s",
-	        ls->n == 1 ? "" : "shortest ", l->path);
+	size_t n = lease_count(ls);
+	sb_addf(out, "%zu lease%s (%s%s, ", n, n == 1 ? "" : "s", n == 1 ? "" : "shortest ",
+	        l->path);
 	lease_format_duration(l->duration_s, out);
 	sb_adds(out, l->renewable ? ", renewable" : ", not renewable");
 	if (expiry) {
 		time_t end = l->taken_at + (time_t)l->duration_s;
+		bool with_token = token_end && token_end < end;
+		if (with_token)
+			end = token_end;
 		struct tm tm;
 		char when[32] = "?";
 		if (gmtime_r(&end, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		sb_addf(out, "; expires %s, nothing renews it", when);
+		sb_addf(out, "; expires %s%s, nothing renews it", when,
+		        with_token ? " with the token" : "");
 	}
 	sb_addc(out, ')');
 }

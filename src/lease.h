@@ -14,13 +14,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "strbuf.h"
 #include "util.h"
 #include "vault.h"
 
 struct lease {
-	char *path;          /* for messages: the path as written, without parameters */
-	char *lease_id;      /* never logged */
+	char *path; /* for messages: the path as written, without parameters */
+	/* Never logged.  NULL for an answer without a lease that says when
+	 * its values end (a PKI certificate of a role without generate_lease):
+	 * kept here only for its clock, fetched again, never renewed or
+	 * revoked. */
+	char *lease_id;
 	uint64_t duration_s; /* lease_duration as answered */
 	bool renewable;
 	/* The request that produced it, to fetch again: method, API path
@@ -37,6 +43,7 @@ struct lease {
 	uint64_t due_ms;     /* next renewal or fetch */
 	bool refetch;        /* at due_ms fetch fresh values, else renew */
 	bool replaced;       /* fresh values fetched: revoke once the command has them */
+	uint64_t revoke_ms;  /* replaced: when to revoke it (0: not yet known) */
 	bool expiry_logged;
 	unsigned failures;
 };
@@ -51,22 +58,39 @@ struct lease_set {
 struct lease *lease_take(struct lease_set *ls, const struct vault_reply *rep, const char *path,
                          const char *method, const char *api_path, const char *body);
 
-/* PUT sys/leases/revoke for one lease.  Returns 0 when revoked, 1 when
- * Vault refused or could not be reached (logged as a warning saying what
- * is left behind and for how long). */
+/* An answer without a lease whose values end at end (wall clock): a
+ * lease_id-less entry with that clock.  Returns it, or NULL when end has
+ * passed already (warned). */
+struct lease *lease_take_expiry(struct lease_set *ls, time_t end, const char *path,
+                                const char *method, const char *api_path, const char *body);
+
+/* When the values of an answer's data end, without a lease: PKI's
+ * "expiration" (Unix seconds), else the earliest notAfter of the fields
+ * that hold a PEM certificate.  Returns false when there is neither. */
+bool lease_expiry_of(const cJSON *data, time_t *end);
+
+/* PUT sys/leases/revoke for one lease.  Returns 0 when revoked (or when
+ * there is nothing to revoke: no lease ID), EXIT_UNAVAILABLE when Vault
+ * could not be reached (worth another try), 1 when Vault refused (logged
+ * as a warning saying what is left behind and for how long). */
 int lease_revoke(struct vault *v, struct lease *l);
 
 /* Revokes every lease not yet revoked, best effort; why says which step
  * asked for it ("the run failed", "--check").  Returns how many are left. */
 size_t lease_revoke_all(struct vault *v, struct lease_set *ls, const char *why);
 
+/* How many entries are real leases (with a lease ID), not revoked. */
+size_t lease_count(const struct lease_set *ls);
+
 /* The lease that ends first (NULL when there is none). */
 const struct lease *lease_shortest(const struct lease_set *ls);
 
 /* For the success line: "1 lease (database/creds/ro, 1h, renewable)" or
  * "3 leases (shortest pki/issue/web, 24h, not renewable)"; with expiry,
- * "; expires 2026-11-29 21:05:00 UTC, not renewed" is added. */
-void lease_describe(const struct lease_set *ls, bool expiry, struct strbuf *out);
+ * "; expires 2026-11-29 21:05:00 UTC, nothing renews it" is added.
+ * token_end (wall clock, 0: none) is when the token ends: a lease ends
+ * with its token, so the earlier of the two is said. */
+void lease_describe(const struct lease_set *ls, bool expiry, time_t token_end, struct strbuf *out);
 
 /* "1h", "90s", "2h30m", "0s" */
 void lease_format_duration(uint64_t s, struct strbuf *out);

@@ -135,7 +135,7 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 	plan_describe(p, &sb);
 	/* Nothing renews a lease once we are gone: say when the values end
 	 * (with --check they are revoked right after this line). */
-	lease_describe(plan_leases((struct plan *)p), !check && strcmp(what, "exec") == 0, &ls);
+	lease_describe(plan_leases((struct plan *)p), !check && strcmp(what, "exec") == 0, 0, &ls);
 	log_info("read %zu secret%s%s%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s",
 	         plan_count(p), plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "",
 	         sb.len ? sb.buf : "", sb.len ? ")" : "", ls.len ? ", " : "", ls.len ? ls.buf : "",
@@ -151,12 +151,13 @@ static int check_revoke_token(const struct config *cfg, const struct auth_state 
                               const struct lease_set *ls)
 {
 	/* With --check too: it exits with what the run would (issue 13). */
-	if (!cfg->revoke_token || !auth->logged_in || ls->n == 0)
+	size_t n = lease_count(ls);
+	if (!cfg->revoke_token || !auth->logged_in || n == 0)
 		return 0;
 	log_error("--revoke-token: refused: %s is leased to the login token, and revoking the "
 	          "token revokes its leases, so the command would get dead credentials; drop "
 	          "--revoke-token (the token then ends at its TTL)%s",
-	          ls->v[0].path, ls->n > 1 ? " (and other leases)" : "");
+	          lease_shortest(ls)->path, n > 1 ? " (and other leases)" : "");
 	return EXIT_CONFIG;
 }
 
@@ -257,10 +258,14 @@ int main(int argc, char **argv)
 		r = exec_command(cmd, cfg.child_argv, envp);
 
 out:
-	/* A failed run takes no lease home: a crash-looping container would
-	 * otherwise pile up database users.  Best effort, logged. */
+	/* A failed run takes no lease home and leaves no token of its login
+	 * behind: a crash-looping container would otherwise pile up database
+	 * users and tokens.  A token it was given is not its to revoke.  Best
+	 * effort, logged. */
 	if (r && vault && plan)
 		lease_revoke_all(vault, plan_leases(plan), "the run failed");
+	if (r && vault)
+		auth_revoke_login(vault, &auth, "the run failed");
 	env_free(envp);
 	free(cmd);
 	job_free(&job);

@@ -30,6 +30,7 @@ struct secret {
 	char *disp;            /* api_path and the namespace, for messages */
 	char *hint;            /* why a miss may not be one: Vault's words, the flag */
 	bool nowhere;          /* the miss is a missing mount or namespace */
+	bool engine_known;     /* the mounts lookup named a non-KV engine */
 	int kv;                /* enum sec_kind */
 	enum sec_state state;
 	struct jdoc *doc;
@@ -339,6 +340,7 @@ static int resolve(struct plan *p, struct vault *v, struct secret *s)
 		return EXIT_USAGE;
 	}
 	set_api_path(p, s, mi.mount, mi.kv);
+	s->engine_known = mi.mount && mi.kv == K_PLAIN;
 	if (s->params)
 		s->body = params_body(s->params);
 	if (s->version && s->kv != K_KV2) {
@@ -510,10 +512,18 @@ static int fetch_one(struct plan *p, struct vault *v, struct secret *s)
 		return r;
 	/* Remembered first, whatever follows: a lease taken must be revocable
 	 * even when its answer turns out to be unusable. */
-	if (rep.code >= 200 && rep.code < 300 &&
-	    lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body) &&
-	    p->leases.n == 1 && p->on_first_lease)
-		p->on_first_lease();
+	if (rep.code >= 200 && rep.code < 300) {
+		time_t end;
+		if (lease_take(&p->leases, &rep, s->path, method_of(s), s->api_path, s->body)) {
+			if (lease_count(&p->leases) == 1 && p->on_first_lease)
+				p->on_first_lease();
+		} else if (s->kv == K_PLAIN &&
+		           lease_expiry_of(json_get(jdoc_root(rep.doc), "data"), &end)) {
+			/* A certificate without a lease: its own end is its clock. */
+			lease_take_expiry(&p->leases, end, s->path, method_of(s), s->api_path,
+			                  s->body);
+		}
+	}
 	switch (rep.code) {
 	case 200:
 		r = read_ok(s, &rep);
@@ -633,33 +643,18 @@ static bool leased(const struct plan *p, const struct secret *s, const struct le
 	return false;
 }
 
-void plan_outlook(const struct plan *p, time_t now, struct plan_outlook *o)
+void plan_outlook(const struct plan *p, struct plan_outlook *o)
 {
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct secret *s = &p->s[i];
 		if (s->same || !s->api_path)
 			continue;
-		if (leased(p, s, NULL)) {
-			o->can_change = true; /* renewed, and replaced at its end */
-			continue;
-		}
-		/* PKI's issue and sign answer with the certificate's end. */
-		const cJSON *exp = json_get(s->data, "expiration");
-		if (cJSON_IsNumber(exp) && exp->valuedouble > 0 && exp->valuedouble < 1e12) {
-			o->can_change = true;
-			uint64_t left = exp->valuedouble > (double)now
-			                    ? (uint64_t)exp->valuedouble - (uint64_t)now
-			                    : 0;
-			if (!o->expiring || left < o->expiring_left_s) {
-				o->expiring = s->disp;
-				o->expiring_left_s = left;
-			}
-			continue;
-		}
-		/* A read of the current version may change; a pinned version
-		 * never does, nor a write that says nothing of its end. */
-		if (!s->params && !s->version)
+		/* A lease is renewed and replaced at its end, a value with an
+		 * expiry (in the set too) fetched again; a read of the current
+		 * version may change; a pinned version never does, nor a write
+		 * that says nothing of its end. */
+		if (leased(p, s, NULL) || (!s->params && !s->version))
 			o->can_change = true;
 	}
 }
@@ -694,6 +689,25 @@ static int kv2_unchanged(struct vault *v, struct secret *s)
 	return same;
 }
 
+/* What a poll reads again: KV, and reads of a mount the lookup could not
+ * name (it may be KV).  A write (a certificate issued, a decryption) is
+ * done again only by its expiry, never at each poll; another engine's
+ * read without a lease or expiry is read once per run. */
+static bool polled(const struct secret *s)
+{
+	return !s->params && !s->engine_known;
+}
+
+size_t plan_polled_count(const struct plan *p)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->s[i].same && p->s[i].api_path && polled(&p->s[i]) &&
+		    !leased(p, &p->s[i], NULL))
+			k++;
+	return k;
+}
+
 int plan_refetch(struct plan *p, struct vault *v, size_t lease_index)
 {
 	for (size_t i = 0; i < p->nvals; i++)
@@ -705,7 +719,7 @@ int plan_refetch(struct plan *p, struct vault *v, size_t lease_index)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct secret *s = &p->s[i];
 		if (!s->same && s->api_path)
-			pick[i] = only ? leased(p, s, only) : !leased(p, s, NULL);
+			pick[i] = only ? leased(p, s, only) : polled(s) && !leased(p, s, NULL);
 	}
 	int r = 0;
 	for (size_t i = 0; i < p->n && !r; i++) {

@@ -50,8 +50,8 @@ enum lookup_result plan_secret_state(struct plan *p, const struct secref *ref, c
 typedef int (*plan_field_fn)(void *ctx, const char *field);
 int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, void *ctx);
 
-/* For a resident process: reads again, in place, either every secret
- * whose answer carried no lease (lease_index SIZE_MAX), or the secrets
+/* For a resident process: reads again, in place, either every polled
+ * secret whose answer carried no lease or expiry (lease_index SIZE_MAX), or the secrets
  * whose lease is leases.v[lease_index], which is then marked replaced
  * (the new lease is added to the set).  Values looked up before are
  * forgotten (jobs hold their own copies).  A secret is only replaced
@@ -59,15 +59,17 @@ int plan_each_field(struct plan *p, const struct secref *ref, plan_field_fn fn, 
 int plan_refetch(struct plan *p, struct vault *v, size_t lease_index);
 
 /* For --supervise at start: whether anything read can change while the
- * command runs (a lease, a read of a current version, a value with an
- * expiry), and the value without a lease that ends first (PKI's
- * "expiration"): its display name (valid until plan_free) and seconds left. */
+ * command runs (a lease, a value with an expiry, a read of a current
+ * version). */
 struct plan_outlook {
 	bool can_change;
-	const char *expiring;
-	uint64_t expiring_left_s;
 };
-void plan_outlook(const struct plan *p, time_t now, struct plan_outlook *o);
+void plan_outlook(const struct plan *p, struct plan_outlook *o);
+
+/* How many secrets the polls read again: KV (and reads of a mount the
+ * lookup could not name) without a lease or expiry.  Writes and other
+ * engines' reads without either are done once per run. */
+size_t plan_polled_count(const struct plan *p);
 
 /* The leases the reads took (see lease.h); owned by the plan. */
 struct lease_set *plan_leases(struct plan *p);

@@ -242,20 +242,51 @@ static void drop_pending(struct sv *s)
 
 static void schedule_leases(struct sv *s);
 
-/* Revokes the leases whose values the command no longer uses. */
-static void revoke_replaced(struct sv *s)
+/* The replaced leases the command has let go of are revoked after
+ * delay_ms: 0 once a restarted command runs on the new values, or
+ * --revoke-delay after a reload, as the command may still be finishing
+ * requests made with the old ones. */
+static void schedule_revokes(struct sv *s, uint64_t delay_ms)
+{
+	struct lease_set *ls = plan_leases(*s->plan);
+	uint64_t at = now_ms() + delay_ms;
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].replaced && !ls->v[i].revoked && !ls->v[i].revoke_ms) {
+			ls->v[i].revoke_ms = at ? at : 1;
+			ls->v[i].failures = 0;
+		}
+}
+
+/* Revokes the replaced leases whose time has come.  One that Vault could
+ * not be reached for stays in the set and is tried again with backoff
+ * (and at exit) until it has ended by itself; one that Vault refused is
+ * left for its TTL to end (no retry would change the answer). */
+static void revoke_due(struct sv *s)
 {
 	struct lease_set *ls = plan_leases(*s->plan);
 	size_t n = 0;
-	for (size_t i = 0; i < ls->n; i++)
-		if (ls->v[i].replaced && !ls->v[i].revoked) {
-			begin_vault_work(s);
-			int r = lease_revoke(s->v, &ls->v[i]);
-			log_quiet(false);
-			/* Left for its TTL to end when Vault refuses: not retried. */
-			ls->v[i].revoked |= r != 0;
-			n++;
+	for (size_t i = 0; i < ls->n; i++) {
+		struct lease *l = &ls->v[i];
+		uint64_t now = now_ms();
+		if (!l->replaced || l->revoked || !l->revoke_ms || now < l->revoke_ms)
+			continue;
+		n++;
+		if (l->lease_id && l->expires_ms && now >= l->expires_ms) {
+			log_debug("%s: the replaced lease has ended by itself", l->path);
+			l->revoked = true;
+			continue;
 		}
+		_cleanup_free_ char *path = xstrdup(l->path);
+		begin_vault_work(s);
+		int r = lease_revoke(s->v, l);
+		end_vault_work(s, r == EXIT_UNAVAILABLE ? r : 0, path);
+		if (r == EXIT_UNAVAILABLE) {
+			l->failures++;
+			l->revoke_ms = now_ms() + backoff_ms(l->failures);
+		} else {
+			l->revoked = true;
+		}
+	}
 	if (n)
 		lease_set_drop_revoked(ls);
 }
@@ -307,7 +338,7 @@ static void rerender(struct sv *s, const char *cause, uint64_t latest)
 		job_free(&j);
 		sb_wipe(&why);
 		if (!s->pending)
-			revoke_replaced(s);
+			schedule_revokes(s, 0);
 		return;
 	}
 	log_info("%s: %s changed; applying in %llums", cause, why.buf,
@@ -357,8 +388,9 @@ static void apply(struct sv *s)
 		restart(s, msg);
 	else if (files)
 		reload(s, msg);
+	/* After a restart: once the new command runs (the loop). */
 	if (!s->restarting)
-		revoke_replaced(s);
+		schedule_revokes(s, s->cfg->revoke_delay_ms);
 }
 
 /* --- what the start can tell ---------------------------------------------- */
@@ -368,18 +400,14 @@ static void warn_at_start(struct sv *s)
 {
 	const struct config *cfg = s->cfg;
 	struct plan_outlook o;
-	plan_outlook(*s->plan, time(NULL), &o);
+	plan_outlook(*s->plan, &o);
 	if (!o.can_change && !cfg->token_sink)
 		log_warn("--supervise: nothing read can change while %s runs (no lease, every "
 		         "read a pinned KV version or a write without an expiry); the supervisor "
 		         "only forwards signals: without --supervise the command runs the same",
 		         s->cmd);
-	if (o.expiring && cfg->poll_ms / 1000 > o.expiring_left_s)
-		log_warn("--poll %llus is longer than %s has left (%llus): it is re-read only at "
-		         "the next poll, and served expired until then; give --poll under %llus",
-		         (unsigned long long)(cfg->poll_ms / 1000), o.expiring,
-		         (unsigned long long)o.expiring_left_s,
-		         (unsigned long long)(o.expiring_left_s / 2 ? o.expiring_left_s / 2 : 1));
+	/* (A certificate is not a matter of --poll: its own expiry is its
+	 * clock.) */
 	if (cfg->reload_url)
 		s->reload_probe_at = now_ms() + 1000;
 }
@@ -417,13 +445,18 @@ static void probe_reload_url(struct sv *s)
 /* After a grant of granted_s seconds at start: renew at 2/3 when the
  * grant was all that was asked; otherwise fetch fresh values at 85-90% of
  * the lease's whole life, jittered so that replicas do not rotate in
- * step. */
+ * step.  Values without a lease but with an end (a certificate) are
+ * fetched again at 60-67% of their life: nothing can renew them, and the
+ * new ones must reach the command well before the old ones expire. */
 static void plan_lease(struct lease *l, uint64_t start, uint64_t granted_s, bool renewable)
 {
 	l->failures = 0;
 	l->expiry_logged = false;
 	l->expires_ms = start + granted_s * 1000;
-	if (renewable && granted_s >= l->duration_s) {
+	if (!l->lease_id) {
+		l->refetch = true;
+		l->due_ms = l->taken_ms + granted_s * (600 + random_u64() % 67);
+	} else if (renewable && granted_s >= l->duration_s) {
 		l->refetch = false;
 		l->due_ms = start + granted_s * 1000 * 2 / 3;
 	} else {
@@ -613,7 +646,8 @@ static int token_login(struct sv *s)
 	*s->auth = st;
 	struct lease_set *ls = plan_leases(*s->plan);
 	for (size_t i = 0; i < ls->n; i++)
-		if (!ls->v[i].revoked && !ls->v[i].replaced && ls->v[i].due_ms) {
+		if (ls->v[i].lease_id && !ls->v[i].revoked && !ls->v[i].replaced &&
+		    ls->v[i].due_ms) {
 			ls->v[i].refetch = true;
 			ls->v[i].due_ms = now_ms() + random_u64() % 2000;
 		}
@@ -677,10 +711,12 @@ static uint64_t next_deadline(struct sv *s)
 	if (s->reload_probe_at && s->reload_probe_at < d)
 		d = s->reload_probe_at;
 	const struct lease_set *ls = plan_leases(*s->plan);
-	for (size_t i = 0; i < ls->n; i++)
-		if (!ls->v[i].revoked && !ls->v[i].replaced && ls->v[i].due_ms &&
-		    ls->v[i].due_ms < d)
-			d = ls->v[i].due_ms;
+	for (size_t i = 0; i < ls->n; i++) {
+		const struct lease *l = &ls->v[i];
+		uint64_t at = l->replaced ? l->revoke_ms : l->due_ms;
+		if (!l->revoked && at && at < d)
+			d = at;
+	}
 	return d;
 }
 
@@ -697,6 +733,18 @@ static void wait_event(struct sv *s)
 		on_signal(s, (int)si.ssi_signo);
 }
 
+/* At exit the replaced leases still waiting (for --revoke-delay, or for
+ * Vault to answer) get their last try, with or without --revoke-on-exit:
+ * nothing uses them any more. */
+static void revoke_replaced_at_exit(struct sv *s)
+{
+	struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].replaced && !ls->v[i].revoked)
+			lease_revoke(s->v, &ls->v[i]);
+	lease_set_drop_revoked(ls);
+}
+
 static void revoke_on_exit(struct sv *s)
 {
 	lease_revoke_all(s->v, plan_leases(*s->plan), "--revoke-on-exit");
@@ -705,16 +753,7 @@ static void revoke_on_exit(struct sv *s)
 		         "it is not revoked");
 		return;
 	}
-	struct vault_reply rep;
-	int r = vault_request(s->v, "POST", "auth/token/revoke-self", NULL, NULL, 0, &rep);
-	if (!r && (rep.code == 200 || rep.code == 204))
-		log_info("revoked the login token (--revoke-on-exit)");
-	else if (!r)
-		log_warn("--revoke-on-exit: auth/token/revoke-self answered HTTP %ld", rep.code);
-	else
-		log_warn("--revoke-on-exit: could not revoke the login token");
-	if (!r)
-		vault_reply_clear(&rep);
+	auth_revoke_login(s->v, s->auth, "--revoke-on-exit");
 }
 
 int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *auth,
@@ -765,7 +804,8 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 			s.restarting = false;
 			if ((r = start_child(&s)))
 				break;
-			revoke_replaced(&s);
+			schedule_revokes(&s, 0);
+			revoke_due(&s);
 			continue;
 		}
 		uint64_t now = now_ms();
@@ -777,6 +817,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		lease_tick(&s);
 		if (s.reload_probe_at && now_ms() >= s.reload_probe_at)
 			probe_reload_url(&s);
+		revoke_due(&s);
 		if (now_ms() >= s.poll_at) {
 			refresh(&s);
 			s.poll_at = now_ms() + jittered(cfg->poll_ms);
@@ -791,5 +832,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		r = proc_exit_code(s.child.status);
 	if (cfg->revoke_on_exit)
 		revoke_on_exit(&s);
+	else
+		revoke_replaced_at_exit(&s);
 	return r;
 }

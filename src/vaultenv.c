@@ -745,8 +745,11 @@ static int translate(char **in, struct settings *s, struct envlist *child, struc
 	 * at the end of a lease instead of stopping the command. */
 	if (daemon)
 		set(s, in, "VAULTEXEC_SUPERVISE", "true");
-	/* The supervisor keeps using its token: revoke it when the command ends. */
-	if (revoke && logs_in && daemon)
+	/* The supervisor keeps using its token: revoke it when the command
+	 * ends.  --revoke-on-exit revokes the leases whoever made the token,
+	 * and the token only when it is ours (the README: it "means
+	 * --revoke-on-exit"). */
+	if (revoke && daemon)
 		set(s, in, "VAULTEXEC_REVOKE_ON_EXIT", "true");
 	else if (revoke && logs_in)
 		set(s, in, "VAULTEXEC_REVOKE_TOKEN", "true");

@@ -22,11 +22,13 @@ static struct vault_reply reply(const char *json)
 	return r;
 }
 
+static time_t token_end;
+
 static const char *describe(const struct lease_set *ls, bool expiry)
 {
 	static struct strbuf sb = STRBUF_INIT;
 	sb_wipe(&sb);
-	lease_describe(ls, expiry, &sb);
+	lease_describe(ls, expiry, token_end, &sb);
 	return sb.buf ? sb.buf : "";
 }
 
@@ -84,6 +86,62 @@ int main(void)
 	vault_reply_clear(&r);
 	ok(l && l->duration_s == 0, "a negative duration is 0");
 	is_int(ls.n, 4, "four leases");
+
+	/* A lease ends with its token: the earlier end is said. */
+	lease_set_clear(&ls);
+	r = reply("{\"lease_id\":\"database/creds/ro/abc\",\"lease_duration\":3600}");
+	l = lease_take(&ls, &r, "database/creds/ro", "GET", "database/creds/ro", NULL);
+	vault_reply_clear(&r);
+	l->taken_at = 0;
+	token_end = 60;
+	is_str(describe(&ls, true),
+	       "1 lease (database/creds/ro, 1h, not renewable; expires 1970-01-01 00:01:00 UTC "
+	       "with the token, nothing renews it)",
+	       "the token ends first");
+	token_end = 7200;
+	is_str(describe(&ls, true),
+	       "1 lease (database/creds/ro, 1h, not renewable; expires 1970-01-01 01:00:00 UTC, "
+	       "nothing renews it)",
+	       "the lease ends first");
+	token_end = 0;
+
+	/* Expiries of answers without a lease. */
+	time_t end = 0;
+	r = reply("{\"data\":{\"expiration\":2000000000,\"certificate\":\"x\"}}");
+	ok(lease_expiry_of(json_get(jdoc_root(r.doc), "data"), &end) && end == 2000000000,
+	   "PKI's expiration");
+	vault_reply_clear(&r);
+	/* notAfter=Dec  4 17:01:08 2036 GMT (openssl x509 -enddate) */
+	static const char cert[] =
+	    "-----BEGIN CERTIFICATE-----\\n"
+	    "MIIBETCBuQIUOfa2rQH3YEItKM0LybY5HVqADTQwCgYIKoZIzj0EAwIwDDEKMAgG\\n"
+	    "A1UEAwwBdDAeFw0yNjEyMDcxNzAxMDhaFw0zNjEyMDQxNzAxMDhaMAwxCjAIBgNV\\n"
+	    "BAMMAXQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARt3YMxYzlCXWoNUyn5J8Lo\\n"
+	    "+rvmL0fs3da4vDQkf8QbwypjLaWzTOSwioHEX9X13k8GcP2dIxKEXgEiiaRmbiLB\\n"
+	    "MAoGCCqGSM49BAMCA0cAMEQCICYR+EWSqfR50QyxwjMTPM20O5I/HOa+sUZJuAQs\\n"
+	    "546hAiB4ApsfQmfBlhEu8e0r32waU1Y/mFmgYLYr8udN+QAoTA==\\n"
+	    "-----END CERTIFICATE-----\\n";
+	struct strbuf js = STRBUF_INIT;
+	sb_addf(&js, "{\"data\":{\"key\":\"-----BEGIN PRIVATE KEY-----\",\"crt\":\"%s\"}}", cert);
+	r = reply(js.buf);
+	end = 0;
+	ok(lease_expiry_of(json_get(jdoc_root(r.doc), "data"), &end) && end == 2112022868,
+	   "a PEM certificate's notAfter");
+	vault_reply_clear(&r);
+	sb_wipe(&js);
+	r = reply("{\"data\":{\"crt\":\"-----BEGIN CERTIFICATE-----\\nAAAA\\n\",\"n\":5}}");
+	ok(!lease_expiry_of(json_get(jdoc_root(r.doc), "data"), &end),
+	   "no expiry: a broken certificate, no expiration");
+	vault_reply_clear(&r);
+
+	l = lease_take_expiry(&ls, time(NULL) + 30, "pki/issue/web", "POST", "pki/issue/web", "{}");
+	ok(l && !l->lease_id && l->duration_s >= 29 && l->duration_s <= 30,
+	   "an expiry without a lease");
+	ok(lease_take_expiry(&ls, time(NULL) - 1, "p", "POST", "p", "{}") == NULL,
+	   "a past expiry is refused");
+	is_int(lease_count(&ls), 1, "only real leases are counted");
+	is_str(lease_shortest(&ls)->path, "database/creds/ro", "the shortest is a real lease");
+	ok(lease_revoke(NULL, l) == 0 && l->revoked, "nothing to revoke without a lease ID");
 
 	lease_set_clear(&ls);
 	ok(ls.n == 0 && ls.v == NULL, "cleared");

@@ -1,0 +1,248 @@
+"""--supervise through a day of real life (GitHub issue 19, items 1-4),
+against a real OpenBao: certificates without a lease renewed by their
+expiry, tokens that die, recovery after an outage, revocation that holds.
+
+The command is svchild.py (see test_supervise.py).  Every vaultexec run is
+leak-checked by conftest.py."""
+from __future__ import annotations
+
+import re
+import signal
+import ssl
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+import auth_helpers as ah
+import vxlib
+from vxlib import conn
+from test_supervise import approle_setup, supervised  # noqa: F401 (a fixture)
+
+
+# ---------------------------------------------------------------------------
+# 1. certificates without a lease: by their expiry, never at each poll
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki_plain(bao, vx):
+    """A PKI mount and role as the README sets them up: no generate_lease."""
+    mount = vx.name("pki-nl")
+    bao.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+    bao.api("POST", f"{mount}/root/generate/internal", {"common_name": "nl root", "ttl": "87600h"})
+    bao.api("POST", f"{mount}/roles/web", {"allowed_domains": ["example.test"],
+                                           "allow_subdomains": True, "max_ttl": "72h"})
+    return mount
+
+
+def issued(bao, mount) -> int:
+    """Certificates the mount has issued (its list, minus the root)."""
+    js = bao.api("LIST", f"{mount}/certs")
+    return len(js["data"]["keys"]) - 1
+
+
+def not_after(path) -> float:
+    """The certificate file's notAfter as Unix time (Python's own parser)."""
+    info = ssl._ssl._test_decode_cert(str(path))
+    return datetime.strptime(info["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(
+        tzinfo=timezone.utc).timestamp()
+
+
+def cert_files(vx, mount, ttl):
+    issue = f"{mount}/issue/web?common_name=web.example.test&ttl={ttl}"
+    crt, key = vx.tmp / "tls.crt", vx.tmp / "tls.key"
+    return crt, key, ["--file", f"{crt}={{{{ {issue}#certificate }}}}",
+                      "--file", f"{key}={{{{ {issue}#private_key }}}}"]
+
+
+def test_certificate_without_lease_renewed_by_its_expiry(bao, vx, supervised, pki_plain):
+    """A 30 s certificate (no lease) supervised for 3 minutes with the
+    default --poll (1m), as the README sets it up: the served certificate's
+    notAfter, checked every second, is never in the past; it is issued
+    again at about 2/3 of its life; the command is reloaded, never
+    restarted.  (test_long_certificate_issued_once shows that polls do not
+    issue.)"""
+    crt, key, files = cert_files(vx, pki_plain, "30s")
+    sv = supervised([*conn(bao), "--supervise", "--debounce", "100ms",
+                     "--reload-signal", "HUP", *files],
+                    env={"VAULT_TOKEN": bao.token}, watch=[crt, key])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    t0 = time.monotonic()
+    margins = []
+    while time.monotonic() - t0 < 180:
+        margins.append(not_after(crt) - time.time())
+        assert sv.proc.poll() is None, sv.describe()
+        time.sleep(1)
+    n = issued(bao, pki_plain)
+    reloads = [e for e in sv.events("signal") if e["sig"] == signal.SIGHUP]
+    expired = sum(1 for m in margins if m <= 0)
+    print(f"30 s certificate for 180 s: {n} issued, {len(reloads)} reloads, least time left "
+          f"on the served certificate {min(margins):.1f} s, expired at {expired} of "
+          f"{len(margins)} checks")
+    assert min(margins) > 0, f"an expired certificate was served: {margins}\n{sv.describe()}"
+    # One issue per 18-20 s of a 30 s life (plus the first), never one per poll.
+    assert 8 <= n <= 12, f"{n} certificates issued\n{sv.describe()}"
+    assert len(reloads) >= n - 2, sv.describe()
+    assert len(sv.starts()) == 1, sv.describe()
+    assert sv.finish() == 0
+
+
+def test_long_certificate_issued_once(bao, vx, supervised, pki_plain):
+    """A 72 h certificate at --poll 1s is issued once: polls do not write."""
+    crt, key, files = cert_files(vx, pki_plain, "72h")
+    sv = supervised([*conn(bao), "--supervise", "--poll", "1s", "--debounce", "100ms",
+                     "--reload-signal", "HUP", *files],
+                    env={"VAULT_TOKEN": bao.token}, watch=[crt, key])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    time.sleep(6)
+    n = issued(bao, pki_plain)
+    print(f"72 h certificate for 6 s at --poll 1s: {n} issued")
+    assert n == 1, sv.describe()
+    assert not sv.events("signal") and len(sv.starts()) == 1, sv.describe()
+    assert sv.finish() == 0
+
+
+# ---------------------------------------------------------------------------
+# 4. revocation that holds
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki_leased(bao, vx):
+    """A PKI role with generate_lease: its certificates are OpenBao leases."""
+    mount = vx.name("pki-l")
+    bao.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+    bao.api("POST", f"{mount}/root/generate/internal", {"common_name": "l root", "ttl": "87600h"})
+    bao.api("POST", f"{mount}/roles/leased", {"allowed_domains": ["example.test"],
+                                              "allow_subdomains": True, "max_ttl": "1h",
+                                              "generate_lease": True})
+    return f"{mount}/issue/leased"
+
+
+def leases_of(bao, prefix) -> list[str]:
+    st, js = ah.api(bao, "LIST", f"sys/leases/lookup/{prefix}/")
+    if st == 404:
+        return []
+    assert st == 200, (st, js)
+    return [f"{prefix}/{k}" for k in js["data"]["keys"]]
+
+
+def rfc3339(t: str) -> float:
+    """OpenBao's times carry nanoseconds and a zone; Python takes micro."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", t)
+    assert m, t
+    frac = (m.group(2) or ".0")[:7]
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(m.group(1) + frac + zone).timestamp()
+
+
+def token_valid(bao, tok) -> bool:
+    st, _ = ah.api(bao, "GET", "auth/token/lookup-self", token=tok)
+    return st == 200
+
+
+def accessors_of_role(bao, mount) -> set[str]:
+    """Accessors of the live tokens an AppRole mount created."""
+    js = bao.api("LIST", "auth/token/accessors")
+    out = set()
+    for acc in js["data"]["keys"]:
+        st, info = ah.api(bao, "POST", "auth/token/lookup-accessor", {"accessor": acc})
+        if st == 200 and info["data"].get("path", "").startswith(f"auth/{mount}/"):
+            out.add(acc)
+    return out
+
+
+def test_failed_run_revokes_the_login_token_it_created(bao, vx):
+    """A run that fails after its login (a missing field: 65) revokes the
+    token it logged in for; a crash loop leaves no token behind."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    login = approle_setup(bao, vx, name)
+    mount = login[login.index("--auth-mount") + 1]
+    for _ in range(3):
+        res = vx.run([*conn(bao), *login, "--map", f"secret/{name}#nope=PW"])
+        res.failed(65)
+    left = accessors_of_role(bao, mount)
+    print(f"3 failed runs with an AppRole login: {len(left)} login tokens left")
+    assert left == set(), res.describe()
+    assert "revoked the login token (the run failed)" in res.stderr, res.describe()
+
+
+def test_failed_run_keeps_a_given_token(bao, vx):
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    tok = bao.create_token(["root"], ttl="10m")
+    vx.register(tok)
+    res = vx.run([*conn(bao), "--map", f"secret/{name}#nope=PW"], env={"VAULT_TOKEN": tok})
+    res.failed(65)
+    assert token_valid(bao, tok), "a given token was revoked"
+    assert "revoked the login token" not in res.stderr
+
+
+def test_vault_env_daemon_revoke_token_revokes_leases_of_a_given_token(bao, vx, tmp_path,
+                                                                        pki_leased):
+    """VAULT_REVOKE_TOKEN in daemon mode is --revoke-on-exit (the README):
+    the leases go when the command ends, whoever made the token; a given
+    token itself is kept."""
+    tok = bao.create_token(["root"], ttl="10m")
+    vx.register(tok)
+    link = tmp_path / "bin" / "vault-env"
+    link.parent.mkdir()
+    link.symlink_to(vx.bin)
+    env = vx.base_env()
+    env.update({"VAULT_ADDR": bao.addr, "VAULT_TOKEN": tok, "VAULT_ENV_DAEMON": "true",
+                "VAULT_REVOKE_TOKEN": "true",
+                "CRT": f'>>vault:{pki_leased}#certificate#{{"common_name":"a.example.test","ttl":"1h"}}'})
+    out = tmp_path / "child.json"
+    p = subprocess.run([str(link), vxlib.PYTHON, vxlib.CHILD, str(out)], env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    vx.leaks.runs.append(vxlib.Result(argv=[str(link)], rc=p.returncode, stdout="", stderr=err,
+                                      elapsed=0, pid=0, outfile=None))
+    assert p.returncode == 0, err
+    left = leases_of(bao, pki_leased)
+    print(f"vault-env daemon, VAULT_REVOKE_TOKEN, given token: {len(left)} leases left")
+    assert left == [], err
+    assert "revoking 1 lease" in err, err
+    assert token_valid(bao, tok), "the given token was revoked"
+
+
+def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
+    """After a reload the replaced lease is revoked --revoke-delay later
+    (the command may still be finishing requests with it), not at once,
+    and before it would have ended by itself."""
+    issue = f"{pki_leased}?common_name=web.example.test&ttl=20s"
+    crt = vx.tmp / "tls.crt"
+    sv = supervised([*conn(bao), "--supervise", "--debounce", "100ms", "--reload-signal", "HUP",
+                     "--revoke-delay", "1500ms", "--file", f"{crt}={{{{ {issue}#certificate }}}}"],
+                    env={"VAULT_TOKEN": bao.token}, watch=[crt])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    first = leases_of(bao, pki_leased)
+    assert len(first) == 1, first
+    for lid in first:
+        vx.register(lid, lid.rsplit("/", 1)[1])
+    info = bao.api("PUT", "sys/leases/lookup", {"lease_id": first[0]})["data"]
+    ends = rfc3339(info["expire_time"])
+    sv.wait_for(lambda: sv.events("signal"), 30, "the reload")
+    hup = sv.events("signal")[0]["t"]
+    gone = None
+    while time.time() < ends + 2:
+        if first[0] not in leases_of(bao, pki_leased):
+            gone = time.time()
+            break
+        time.sleep(0.1)
+    for lid in leases_of(bao, pki_leased):
+        vx.register(lid, lid.rsplit("/", 1)[1])
+    assert gone is not None, sv.describe()
+    print(f"--revoke-delay 1500ms: the replaced lease went {gone - hup:.2f} s after the reload, "
+          f"{ends - gone:.2f} s before its end")
+    assert gone - hup >= 1.3, f"revoked {gone - hup:.2f} s after the reload\n{sv.describe()}"
+    assert gone < ends - 0.2, "it ended by itself, it was not revoked"
+    assert "revoked the lease" in sv.stderr()
+    assert sv.finish() == 0
+
+
+def test_revoke_delay_needs_supervise(vx):
+    vx.run(["--revoke-delay", "1s", "--secret", "x", "--map", "a=A"]).failed(64)
