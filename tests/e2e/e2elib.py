@@ -47,6 +47,15 @@ DEBIAN_BIN = {
     "prometheus": "/usr/bin/prometheus",
 }
 CURRENT_MYSQLD_EXPORTER = CACHE / "bin" / "mysqld_exporter"
+
+
+def cached_build(name: str) -> Path:
+    """The binary tests/e2e/mongodb-install.sh built and keeps in
+    CACHE/NAME-HASH/NAME (one HASH: older builds are removed)."""
+    found = sorted(CACHE.glob(f"{name}-*/{name}"))
+    if len(found) != 1:
+        raise E2EError(f"{CACHE}/{name}-*/{name}: {len(found)} found, want 1 (tests/e2e/mongodb-install.sh builds it)")
+    return found[0]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -508,6 +517,34 @@ class MariaDB:
         )
         if cp.returncode:
             raise E2EError(f"setting the password of {user} failed (exit {cp.returncode})")
+
+
+class FerretDB:
+    """FerretDB (tests/e2e/mongodb-install.sh builds it) as a MongoDB
+    stand-in: SQLite in a temp dir, TCP on 127.0.0.1, SCRAM (SHA-1 and
+    SHA-256) for one user in admin, made at start. The password goes in
+    through the environment (FERRETDB_SETUP_PASSWORD), not argv. Never
+    without --telemetry=disable: it would try to reach its vendor."""
+
+    def __init__(self, procs: Procs, root: Path):
+        self.procs = procs
+        self.root = root
+        self.port = free_port()
+
+    def start(self, username: str, pw: str):
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        self.proc = self.procs.start(
+            "ferretdb",
+            [cached_build("ferretdb"), "--telemetry=disable", "--handler=sqlite",
+             f"--sqlite-url=file:{self.root / 'data'}/", f"--state-dir={self.root}",
+             f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=127.0.0.1:0",
+             "--test-enable-new-auth", f"--setup-username={username}", "--setup-database=admin"],
+            env=minimal_env(FERRETDB_SETUP_PASSWORD=pw),
+        )
+        wait_for(lambda: port_open(self.port) or not self.proc.alive(), 30, "FerretDB")
+        if not self.proc.alive():
+            raise E2EError("FerretDB exited at start (its log: logs/ferretdb.log)")
+        return self
 
 
 # ---------------------------------------------------------------------------

@@ -120,3 +120,6 @@ else
 	echo "built mysqld_exporter $ver into $cache/bin"
 fi
 "$cache/bin/mysqld_exporter" --version 2>&1 | head -1
+
+# FerretDB and Percona's mongodb_exporter (Debian has no MongoDB server).
+bash "$(dirname "$0")/mongodb-install.sh"

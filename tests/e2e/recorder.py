@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Stand-in for an exporter the suite cannot run (mongodb_exporter: Debian
-has no MongoDB).  vaultexec execs it in the exporter's place; it writes its
+"""Stand-in for an exporter (mongodb_exporter) where a test wants the exact
+environment it was given.  vaultexec execs it in the exporter's place; it writes its
 argv and the variables named in RECORD_VARS to RECORD_TO (mode 0600) as
 JSON, for the test to compare, and exits 0."""
 import json
