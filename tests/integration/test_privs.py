@@ -36,6 +36,8 @@ AS_NOBODY = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear
 PY = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else vxlib.PYTHON
 PEEK = str(Path(__file__).resolve().parent / "peek.py")
 CORE = 12345 * 1024  # a core limit of our own, to see the command get it back
+# vaultexec as PID 1, with a /proc of its namespace so /proc/$PPID is it.
+PIDNS = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
 @pytest.fixture(autouse=True)
@@ -113,6 +115,14 @@ class Run:
                 elapsed=time.monotonic() - self.t0, pid=self.proc.pid, outfile=None))
         return rc
 
+    def vaultexec_pid(self) -> int:
+        """vaultexec's pid as we see it: under unshare, its only child."""
+        if self.argv[0] != "unshare":
+            return self.proc.pid
+        kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        assert len(kids) == 1, kids
+        return int(kids[0])
+
     def describe(self) -> str:
         return f"argv: {self.argv}\nrc: {self.proc.poll()}\n--- stderr ---\n{self.stderr()}"
 
@@ -180,11 +190,13 @@ def found_in(data: bytes, needles: dict) -> list[str]:
 CASES = ["env-token", "token-file", "approle-env", "approle-wrapped"]
 
 
+@pytest.mark.parametrize("ns", ["", "pidns"])
 @pytest.mark.parametrize("case", CASES)
-def test_the_command_reads_nothing_of_its_supervisor(bao, vx, approle, shared, runs, case):
+def test_the_command_reads_nothing_of_its_supervisor(bao, vx, approle, shared, runs, case, ns):
     """vaultexec --supervise and its command both as uid 65534: the command
     can read neither /proc/PPID/environ nor /proc/PPID/mem, and root finds
-    no credential in vaultexec's environ either (the block is wiped)."""
+    no credential in vaultexec's environ either (the block is wiped).  Also
+    with vaultexec as PID 1 of a PID namespace."""
     name, val, pol = app_secret(bao, vx)
     opts, env, needles = credentials(case, bao, vx, approle, shared, pol)
     sink = shared / "sink"
@@ -192,17 +204,19 @@ def test_the_command_reads_nothing_of_its_supervisor(bao, vx, approle, shared, r
     out.mkdir()
     os.chown(out, NOBODY, NOBODY)
     r = Run(vx, out, [*conn(bao), *opts, "--supervise", "--token-sink", sink,
-                      "--service", name, "--map", "pw=PW"], env=env, prefix=AS_NOBODY)
+                      "--service", name, "--map", "pw=PW"], env=env,
+            prefix=[*(PIDNS if ns else []), *AS_NOBODY])
     runs.append(r)
     r.wait_for("done")
     rep = r.report()
     login_token = sink.read_text().strip()
     vx.register(login_token)
     needles = {**needles, "login token": login_token, "secret value": val}
-    environ_root = Path(f"/proc/{r.proc.pid}/environ").read_bytes()
-    assert r.finish() == 0, r.describe()
+    vpid = r.vaultexec_pid()
+    environ_root = Path(f"/proc/{vpid}/environ").read_bytes()
+    assert r.finish(pid=vpid) == 0, r.describe()
 
-    assert rep["uid"] == NOBODY and rep["ppid"] == r.proc.pid, rep
+    assert rep["uid"] == NOBODY and rep["ppid"] == (1 if ns else vpid), rep
     # What the command found, and what root finds in the block (wiped).
     cred_needles = {k: v for k, v in needles.items() if k in ("token", "role ID", "secret ID")}
     found = {"environ": found_in(r.dump("environ.bin"), needles),
@@ -340,13 +354,11 @@ def test_user_under_pid_namespace(bao, vx, shared, runs):
     os.chown(out, NOBODY, NOBODY)
     r = Run(vx, out, [*conn(bao), "--supervise", "--user", "nobody", "--service", name,
                       "--map", "pw=PW"], env={"VAULT_TOKEN": tok},
-            prefix=["unshare", "--pid", "--fork", "--kill-child"])
+            prefix=PIDNS)
     runs.append(r)
     r.wait_for("done")
     rep = r.report()
-    # vaultexec is the only child of unshare.
-    vpid = int(Path(f"/proc/{r.proc.pid}/task/{r.proc.pid}/children").read_text().split()[0])
-    assert r.finish(pid=vpid) == 0, r.describe()
+    assert r.finish(pid=r.vaultexec_pid()) == 0, r.describe()
     assert rep["ppid"] == 1 and rep["uid"] == NOBODY, rep
     assert rep["signal"].startswith("refused"), rep
     assert rep["environ"].startswith("denied") and rep["mem"].startswith("denied"), rep

@@ -139,9 +139,57 @@ static void test_exec_limits(void)
 	ok(real.max_string >= 131072 && real.max_total >= 131072, "the running kernel's limits");
 }
 
+/* --keep-fds: the inherited pair is replaced by ours, and the LISTEN_PID
+ * entry takes any pid in place. */
+static void test_listen_fds(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.keep_fds = 2;
+	char **envp = env_build(L("LISTEN_FDS=9", "A=1", "LISTEN_PID=1", "LISTEN_FDNAMES=x"), &cfg,
+	                        NULL, NULL, NULL, 0);
+	exec_set_listen_pid(envp, 4194304);
+	is_str(join(envp), "A=1|LISTEN_FDNAMES=x|LISTEN_FDS=2|LISTEN_PID=4194304",
+	       "LISTEN_FDS and LISTEN_PID are ours");
+	exec_set_listen_pid(envp, 7);
+	is_str(join(envp), "A=1|LISTEN_FDNAMES=x|LISTEN_FDS=2|LISTEN_PID=7", "a shorter pid");
+	env_free(envp);
+	cfg.keep_fds = 0;
+	is_str(B(L("LISTEN_FDS=9", "LISTEN_PID=1"), &cfg, NULL, NULL, 0),
+	       "LISTEN_FDS=9|LISTEN_PID=1", "without --keep-fds an inherited pair passes as it is");
+}
+
+/* The credential variables: moved to the heap for the run, zeroed in the
+ * block they came from (what /proc/PID/environ shows). */
+static void test_wipe_credentials(void)
+{
+	char tok[] = "VAULT_TOKEN=s.abc", sid[] = "VAULTEXEC_SECRET_ID=xyz",
+	     addr[] = "VAULT_ADDR=a", rid[] = "VAULTEXEC_ROLE_ID=r1", bao[] = "BAO_TOKEN=b",
+	     sidf[] = "VAULTEXEC_SECRET_ID_FILE=f";
+	char *envp[] = {tok, sid, addr, rid, bao, sidf, NULL};
+	env_wipe_credentials(envp);
+	is_str(join(envp),
+	       "VAULT_TOKEN=s.abc|VAULTEXEC_SECRET_ID=xyz|VAULT_ADDR=a|VAULTEXEC_ROLE_ID=r1|"
+	       "BAO_TOKEN=b|VAULTEXEC_SECRET_ID_FILE=f",
+	       "the run still reads every value");
+	ok(envp[0] != tok && envp[1] != sid && envp[3] != rid && envp[4] != bao,
+	   "credentials moved to the heap");
+	ok(envp[2] == addr && envp[5] == sidf, "other variables stay where they were");
+	ok(memcmp(tok, "VAULT_TOKEN=\0\0\0\0\0", sizeof(tok)) == 0 &&
+	       memcmp(sid, "VAULTEXEC_SECRET_ID=\0\0\0", sizeof(sid)) == 0 &&
+	       memcmp(rid, "VAULTEXEC_ROLE_ID=\0\0", sizeof(rid)) == 0 &&
+	       memcmp(bao, "BAO_TOKEN=\0", sizeof(bao)) == 0,
+	   "their values are zeroed in the block, the names kept");
+	for (int i = 0; i < 5; i++)
+		if (i != 2)
+			free(envp[i]);
+}
+
 int main(void)
 {
 	test_exec_limits();
+	test_listen_fds();
+	test_wipe_credentials();
 	test_withheld();
 	test_rendered();
 	sb_wipe(&joined);
