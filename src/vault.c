@@ -397,9 +397,8 @@ static bool quotes(const char *msg, const char *s)
 }
 
 /* Whether a message of the answer quotes a credential of the request: the
- * token, or a string of the JSON body (a secret ID, a JWT, a write's
- * parameter; "role" and "name" are names).  Such an answer's messages
- * are not shown. */
+ * token, or a string of a login's JSON body (a secret ID, a JWT; "role"
+ * and "name" are names).  Such an answer's messages are not shown. */
 static bool quotes_credential(const struct vault_reply *r, const char *token, const char *body)
 {
 	static const char *const keys[] = {"errors", "warnings"};
@@ -706,7 +705,12 @@ static struct decision decide_request(struct exchange *x, enum http_status st,
 	reply->body = sb_steal(&resp->body);
 	if (reply->body_len)
 		jdoc_parse(reply->body, reply->body_len, &reply->doc);
-	reply->quotes_credential = quotes_credential(reply, x->v->token, x->body);
+	/* A request without a token is a login: its body is the credential.
+	 * Elsewhere the body is the user's own parameters (a pki common
+	 * name), worth showing when Vault quotes them back. */
+	bool login = rc->flags & VREQ_NO_TOKEN;
+	reply->quotes_credential =
+	    quotes_credential(reply, login ? NULL : x->v->token, login ? x->body : NULL);
 	bool again = vault_retryable_code(reply->code);
 	if (reply->code == 400 && (rc->flags & VREQ_KV_UPGRADE)) {
 		const char *m = vault_error_message(reply);

@@ -35,7 +35,7 @@ struct vault_reply {
 	struct jdoc *doc; /* parsed body, NULL when empty or not JSON */
 	char *body;       /* raw body (may hold secrets), NUL-terminated */
 	size_t body_len;
-	bool quotes_credential; /* its messages quote the token or the body: not shown */
+	bool quotes_credential; /* its messages quote the token or a login's body: not shown */
 };
 void vault_reply_clear(struct vault_reply *r);
 
