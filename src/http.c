@@ -19,6 +19,11 @@ struct http_client {
 	char *unix_socket;
 	struct curl_slist *connect_to;
 	bool too_large;
+	/* http_set_interrupt: requests go through the multi handle */
+	CURLM *multi;
+	int intr_fd;
+	bool (*stop)(void *arg);
+	void *stop_arg;
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -107,6 +112,7 @@ int http_client_new(struct http_client **out, const struct http_tls *tls, const 
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	c->tls = *tls;
+	c->intr_fd = -1;
 	if (unix_socket)
 		c->unix_socket = xstrdup(unix_socket);
 	*out = c;
@@ -116,12 +122,21 @@ int http_client_new(struct http_client **out, const struct http_tls *tls, const 
 void http_client_free(struct http_client *c)
 {
 	if (c) {
+		if (c->multi)
+			curl_multi_cleanup(c->multi);
 		curl_easy_cleanup(c->curl);
 		curl_share_cleanup(c->share);
 		curl_slist_free_all(c->connect_to);
 		free(c->unix_socket);
 	}
 	free(c);
+}
+
+void http_set_interrupt(struct http_client *c, int fd, bool (*stop)(void *arg), void *arg)
+{
+	c->intr_fd = stop ? fd : -1;
+	c->stop = stop;
+	c->stop_arg = arg;
 }
 
 void http_response_clear(struct http_response *resp)
@@ -286,6 +301,45 @@ static void set_options(struct http_client *c, CURL *h, const char *method, cons
 	set_tls_options(c, h);
 }
 
+/* curl_easy_perform, or with an interrupt the same transfer driven by the
+ * multi interface: one poll over its sockets, its timers (the timeouts
+ * stay libcurl's) and the caller's fd, so that stop() is asked within
+ * moments of fd turning readable whatever the server does (a hung
+ * connection, a slow TLS handshake). */
+static CURLcode perform(struct http_client *c, CURL *h, bool *abandoned)
+{
+	if (c->intr_fd < 0)
+		return curl_easy_perform(h);
+	if (!c->multi && !(c->multi = curl_multi_init()))
+		return CURLE_OUT_OF_MEMORY;
+	if (curl_multi_add_handle(c->multi, h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	CURLcode rc = CURLE_FAILED_INIT;
+	for (;;) {
+		int running = 0;
+		if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+			break;
+		if (!running) {
+			CURLMsg *m;
+			int left;
+			while ((m = curl_multi_info_read(c->multi, &left)))
+				if (m->msg == CURLMSG_DONE)
+					rc = m->data.result;
+			break;
+		}
+		struct curl_waitfd w = {c->intr_fd, CURL_WAIT_POLLIN, 0};
+		if (curl_multi_poll(c->multi, &w, 1, 1000, NULL) != CURLM_OK)
+			break;
+		if ((w.revents & CURL_WAIT_POLLIN) && c->stop(c->stop_arg)) {
+			*abandoned = true;
+			break;
+		}
+	}
+	/* An unfinished transfer's connection is closed, not reused. */
+	curl_multi_remove_handle(c->multi, h);
+	return rc;
+}
+
 /* The status and err of a finished transfer. */
 static enum http_status outcome(struct http_client *c, CURLcode rc, const char *errbuf,
                                 struct http_response *resp, char *err, size_t errlen)
@@ -322,6 +376,10 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 
 	http_response_clear(resp);
 	c->too_large = false;
+	if (c->stop && c->stop(c->stop_arg)) {
+		snprintf(err, errlen, "abandoned");
+		return HTTP_E_ABANDONED;
+	}
 	/* A fresh handle per request, not curl_easy_reset: libcurl before
 	 * 8.1.0 keeps a pointer to the previous response's last header and
 	 * follows it when the next response opens with a folded header line,
@@ -352,7 +410,13 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	set_options(c, h, method, body, timeout_ms, ctx, errbuf);
 
-	CURLcode rc = curl_easy_perform(h);
+	bool abandoned = false;
+	CURLcode rc = perform(c, h, &abandoned);
 	slist_wipe_free(hl);
+	if (abandoned) {
+		sb_wipe(&resp->body);
+		snprintf(err, errlen, "abandoned");
+		return HTTP_E_ABANDONED;
+	}
 	return outcome(c, rc, errbuf, resp, err, errlen);
 }

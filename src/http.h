@@ -1,5 +1,6 @@
 /* HTTP over libcurl.  Knows nothing of Vault: one request at a time on a
- * reused handle, no automatic redirects, bodies capped. */
+ * reused handle, no automatic redirects, bodies capped; interruptible on
+ * request (libcurl's multi interface polled with the caller's fd). */
 #ifndef VAULTEXEC_HTTP_H
 #define VAULTEXEC_HTTP_H
 
@@ -32,6 +33,7 @@ enum http_status {
 	HTTP_E_TLS_CONFIG, /* our own CA/cert/key could not be used */
 	HTTP_E_TOO_LARGE,  /* body over HTTP_MAX_BODY */
 	HTTP_E_OTHER,      /* anything else: not retried */
+	HTTP_E_ABANDONED,  /* the interrupt (http_set_interrupt) said stop: not retried */
 };
 
 struct http_response {
@@ -44,6 +46,13 @@ struct http_response {
 /* unix_socket: connect there instead of the URL's host. */
 int http_client_new(struct http_client **out, const struct http_tls *tls, const char *unix_socket);
 void http_client_free(struct http_client *c);
+
+/* Makes every request of c interruptible, for a caller that must never
+ * keep a signal waiting on the network: while a request runs, fd (a
+ * signalfd) is polled with its sockets, and stop(arg) is asked whenever fd
+ * is readable and before each request starts.  A true answer abandons
+ * the request (HTTP_E_ABANDONED).  fd -1: requests run to their end. */
+void http_set_interrupt(struct http_client *c, int fd, bool (*stop)(void *arg), void *arg);
 
 /* headers: NULL-terminated "Name: value" strings (may hold secrets; they
  * are not logged).  body: NULL for none.  err gets a one-line reason for

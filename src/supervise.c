@@ -74,6 +74,9 @@ struct sv {
 	uint64_t creation_ttl_s;
 
 	bool vault_away;
+	/* A stop, or the command's end, came while Vault work was under way:
+	 * the request in flight and any after it are abandoned, not retried. */
+	bool abandon;
 	bool render_refused; /* the last new values were refused: said once */
 	struct http_client *reload_http;
 	uint64_t reload_probe_at; /* 0: --reload-url was reached, or none */
@@ -114,6 +117,11 @@ static void begin_vault_work(struct sv *s)
 static void end_vault_work(struct sv *s, int r, const char *what)
 {
 	log_quiet(false);
+	if (s->abandon) {
+		log_info("%s: the request to Vault was abandoned: %s is stopping; not retried",
+		         what, s->cmd);
+		return;
+	}
 	if (r == EXIT_UNAVAILABLE && !s->vault_away) {
 		s->vault_away = true;
 		log_warn("%s: Vault is unavailable; the command keeps running with the values it "
@@ -137,7 +145,11 @@ static int start_child(struct sv *s)
 static void on_signal(struct sv *s, int sig)
 {
 	if (sig == SIGCHLD) {
+		pid_t was = s->child.pid;
 		proc_reap(&s->child);
+		/* The command's own end (not an orphan's, not a restart's). */
+		if (was && !s->child.pid && !s->restarting)
+			s->abandon = true;
 		return;
 	}
 	log_debug("forwarding %s to pid %ld", signal_name(sig), (long)s->child.pid);
@@ -145,11 +157,31 @@ static void on_signal(struct sv *s, int sig)
 	 * after --stop-timeout; during a restart it ends the restart too: the
 	 * command is not started again after it stops. */
 	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
-		s->stopping = true;
+		s->stopping = s->abandon = true;
 		proc_stop(&s->child, sig, s->cfg->stop_timeout_ms);
 		return;
 	}
 	proc_signal(&s->child, sig);
+}
+
+static void read_signals(struct sv *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		on_signal(s, (int)si.ssi_signo);
+}
+
+/* Asked by every request while it waits on the network (and before it
+ * starts): the signals are handled at once, so the command gets what it is
+ * sent within moments whatever Vault does.  A stop, or the command's end,
+ * abandons the request; the lines its failure would log are debug. */
+static bool interrupted(void *arg)
+{
+	struct sv *s = arg;
+	read_signals(s);
+	if (s->abandon)
+		log_quiet(true);
+	return s->abandon;
 }
 
 static void restart(struct sv *s, const char *why)
@@ -161,6 +193,18 @@ static void restart(struct sv *s, const char *why)
 	proc_stop(&s->child, s->cfg->stop_signal, s->cfg->stop_timeout_ms);
 }
 
+/* The --reload-url client, as interruptible as the Vault requests. */
+static int reload_client(struct sv *s)
+{
+	struct http_tls tls = {0};
+	if (s->reload_http)
+		return 0;
+	if (http_client_new(&s->reload_http, &tls, NULL))
+		return -1;
+	http_set_interrupt(s->reload_http, s->sfd, interrupted, s);
+	return 0;
+}
+
 static void reload(struct sv *s, const char *why)
 {
 	const struct config *cfg = s->cfg;
@@ -170,20 +214,23 @@ static void reload(struct sv *s, const char *why)
 		proc_signal(&s->child, cfg->reload_signal);
 		return;
 	}
-	if (!s->reload_http) {
-		struct http_tls tls = {0};
-		if (http_client_new(&s->reload_http, &tls, NULL)) {
-			log_error(
-			    "--reload-url: cannot set up the HTTP client; restarting instead");
-			restart(s, why);
-			return;
-		}
+	if (reload_client(s)) {
+		log_error("--reload-url: cannot set up the HTTP client; restarting instead");
+		restart(s, why);
+		return;
 	}
 	static const char *const hdrs[] = {"Content-Type: text/plain", NULL};
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
 	char err[256];
 	enum http_status st = http_request(s->reload_http, "POST", cfg->reload_url, hdrs, "", 10000,
 	                                   &resp, err, sizeof(err));
+	if (st == HTTP_E_ABANDONED) {
+		log_quiet(false);
+		log_info("reload of %s: %s; the --reload-url request was abandoned: stopping",
+		         s->cmd, why);
+		http_response_clear(&resp);
+		return;
+	}
 	if (st == HTTP_OK && resp.code >= 200 && resp.code < 300)
 		log_info("reloaded %s: %s; --reload-url answered HTTP %ld", s->cmd, why, resp.code);
 	else if (st == HTTP_OK)
@@ -417,8 +464,7 @@ static void warn_at_start(struct sv *s)
  * never reached is said once, before a reload falls back to a restart. */
 static void probe_reload_url(struct sv *s)
 {
-	struct http_tls tls = {0};
-	if (!s->reload_http && http_client_new(&s->reload_http, &tls, NULL)) {
+	if (reload_client(s)) {
 		s->reload_probe_at = 0;
 		return;
 	}
@@ -427,7 +473,10 @@ static void probe_reload_url(struct sv *s)
 	enum http_status st = http_request(s->reload_http, "HEAD", s->cfg->reload_url, NULL, NULL,
 	                                   2000, &resp, err, sizeof(err));
 	http_response_clear(&resp);
-	if (st == HTTP_OK) {
+	if (st == HTTP_E_ABANDONED) {
+		log_quiet(false);
+		s->reload_probe_at = 0;
+	} else if (st == HTTP_OK) {
 		log_debug("--reload-url %s answers", s->cfg->reload_url);
 		s->reload_probe_at = 0;
 	} else if (++s->reload_probes >= 10) {
@@ -522,6 +571,8 @@ static void lease_tick(struct sv *s)
 		begin_vault_work(s);
 		int r = refetch ? plan_refetch(*s->plan, s->v, i) : lease_renew(s, l);
 		end_vault_work(s, r, path);
+		if (s->abandon)
+			return;
 		l = &plan_leases(*s->plan)->v[i]; /* the set may have moved */
 		if (!r && refetch) {
 			/* Applied halfway to the old lease's end at the latest. */
@@ -726,11 +777,8 @@ static void wait_event(struct sv *s)
 	uint64_t ms = d > now ? d - now : 0;
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 	struct pollfd pfd = {s->sfd, POLLIN, 0};
-	if (ppoll(&pfd, 1, &ts, NULL) <= 0)
-		return;
-	struct signalfd_siginfo si;
-	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		on_signal(s, (int)si.ssi_signo);
+	if (ppoll(&pfd, 1, &ts, NULL) > 0)
+		read_signals(s);
 }
 
 /* At exit the replaced leases still waiting (for --revoke-delay, or for
@@ -774,7 +822,10 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	/* From now on each request is one attempt: the loop retries on its own
 	 * clock, and a signal is never kept waiting by a backoff sleep. */
 	vault_set_wait(v, 0);
+	/* ... nor by a request: every one polls the signalfd too. */
+	vault_set_interrupt(v, s.sfd, interrupted, &s);
 	if ((r = start_child(&s))) {
+		vault_set_interrupt(v, -1, NULL, NULL);
 		close(s.sfd);
 		return r;
 	}
@@ -812,27 +863,38 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		proc_tick(&s.child, now);
 		if (s.stopping || s.restarting || !s.child.pid)
 			continue;
+		/* After an abandoned request nothing more is asked of Vault. */
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)
 			token_tick(&s);
-		lease_tick(&s);
-		if (s.reload_probe_at && now_ms() >= s.reload_probe_at)
+		if (!s.abandon)
+			lease_tick(&s);
+		if (!s.abandon && s.reload_probe_at && now_ms() >= s.reload_probe_at)
 			probe_reload_url(&s);
-		revoke_due(&s);
-		if (now_ms() >= s.poll_at) {
+		if (!s.abandon)
+			revoke_due(&s);
+		if (!s.abandon && now_ms() >= s.poll_at) {
 			refresh(&s);
 			s.poll_at = now_ms() + jittered(cfg->poll_ms);
 		}
-		if (s.pending && now_ms() >= s.apply_at)
+		if (!s.abandon && s.pending && now_ms() >= s.apply_at)
 			apply(&s);
 	}
 	drop_pending(&s);
 	http_client_free(s.reload_http);
-	close(s.sfd);
 	if (!r)
 		r = proc_exit_code(s.child.status);
+	/* The command has ended: only a stop signal from now on abandons what
+	 * is left to revoke. */
+	s.abandon = false;
 	if (cfg->revoke_on_exit)
 		revoke_on_exit(&s);
 	else
 		revoke_replaced_at_exit(&s);
+	log_quiet(false);
+	if (s.abandon)
+		log_info("revoking at exit: abandoned by a stop signal; what was not revoked ends "
+		         "with its TTL");
+	vault_set_interrupt(v, -1, NULL, NULL);
+	close(s.sfd);
 	return r;
 }

@@ -292,6 +292,11 @@ void vault_set_wait(struct vault *v, uint64_t wait_ms)
 	v->retried_elsewhere = !wait_ms;
 }
 
+void vault_set_interrupt(struct vault *v, int fd, bool (*stop)(void *arg), void *arg)
+{
+	http_set_interrupt(v->http, fd, stop, arg);
+}
+
 void vault_set_token(struct vault *v, const char *token)
 {
 	secure_free_str(v->token);
@@ -635,6 +640,8 @@ static int exchange(struct exchange *x, char **url, struct http_response *resp)
 	for (unsigned attempt = 0;; attempt++) {
 		enum http_status st = http_request(v->http, x->method, *url, x->headers, x->body,
 		                                   request_budget(v), resp, err, sizeof(err));
+		if (st == HTTP_E_ABANDONED) /* the caller is stopping: no retry, no message */
+			return EXIT_UNAVAILABLE;
 		if (st == HTTP_E_TLS_VERIFY || st == HTTP_E_TLS_CONFIG) {
 			log_error("%s: %s: %s (CA: %s)", v->base, status_word(HTTP_E_TLS_VERIFY),
 			          err, v->ca_used ? v->ca_used : "none");

@@ -27,6 +27,9 @@ int vault_wait_ready(struct vault *v);
  * for a single attempt each (the supervisor retries on its own clock). */
 void vault_set_wait(struct vault *v, uint64_t wait_ms);
 
+/* Every request from now on can be abandoned: http_set_interrupt. */
+void vault_set_interrupt(struct vault *v, int fd, bool (*stop)(void *arg), void *arg);
+
 /* The token used from now on (copied; wiped on close). */
 void vault_set_token(struct vault *v, const char *token);
 
