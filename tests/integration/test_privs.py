@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -330,6 +331,31 @@ def test_user_refused_when_the_switch_is_not_possible(bao, vx, shared, mode):
     assert p.returncode == 77, p.stderr
     lines = [l for l in p.stderr.splitlines() if "error" in l]
     assert len(lines) == 1 and "--user 0:0" in lines[0] and "needs root" in lines[0], p.stderr
+    assert not (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["exec", "supervise"])
+def test_user_drop_that_fails_stops_the_command(bao, vx, shared, mode):
+    """Root without CAP_SETGID and CAP_SETUID passes the early check, then
+    the drop itself fails: 77 naming the step, and the command never runs."""
+    name, val, pol = app_secret(bao, vx)
+    tok = bao.create_token([pol])
+    vx.register(tok)
+    out = shared / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+    sv = ["--supervise"] if mode == "supervise" else []
+    full = vx.base_env()
+    full["VAULT_TOKEN"] = tok
+    p = subprocess.run(["setpriv", "--bounding-set", "-setgid,-setuid", vx.bin, *conn(bao), *sv,
+                        "--user", "nobody", "--service", name, "--map", "pw=PW", "--", PY, PEEK,
+                        str(out)], env=full, capture_output=True, text=True, timeout=30)
+    vx.leaks.runs.append(vxlib.Result(argv=p.args, rc=p.returncode, stdout=p.stdout,
+                                      stderr=p.stderr, elapsed=0, pid=0, outfile=None))
+    assert p.returncode == 77, p.stderr
+    # setgroups passes when there is no group to drop; setgid cannot.
+    assert re.search(r"--user 65534:65534: (setgroups|setgid) failed: Operation not permitted; "
+                     r"the command is not started", p.stderr), p.stderr
     assert not (out / "report.json").exists()
 
 
