@@ -745,8 +745,7 @@ static int setup_signals(struct sv *s)
 static uint64_t next_deadline(struct sv *s)
 {
 	/* While the command stops, only its end (a signal) or the SIGKILL
-	 * deadline matter; once it has ended, its group is looked at every
-	 * 100 ms too (a process of it may end without a SIGCHLD to us). */
+	 * deadline matter; once it has ended, its group every 100 ms too. */
 	uint64_t wake = s->child.pid ? now_ms() + 3600000 : now_ms() + 100;
 	if (s->child.kill_at && s->child.kill_at < wake)
 		wake = s->child.kill_at;
@@ -842,6 +841,10 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 
 	while (s.child.pgid) {
 		wait_event(&s);
+		/* Its group is looked at again at each wake (every 100 ms once the
+		 * command has ended): a member can end without a SIGCHLD to us. */
+		if (!s.child.pid)
+			proc_reap(&s.child);
 		if (!s.child.pid && s.child.pgid && !s.child.kill_at) {
 			/* The command ended and left processes in its group:
 			 * nothing of it outlives vaultexec or a restart. */
