@@ -436,6 +436,9 @@ def curl_options(prefix: Path, a: argparse.Namespace) -> dict[str, str]:
         "CURL_DISABLE_GETOPTIONS": on, "CURL_DISABLE_LIBCURL_OPTION": on,
         "CURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG": on, "CURL_DISABLE_SRP": on,
         "CURL_DISABLE_BINDLOCAL": on,
+        # curl_easy_header(): vaultexec reads Location and Retry-After in its
+        # header callback
+        "CURL_DISABLE_HEADERS_API": on,
         # auth: keep Basic (proxy user:pass@ URLs), drop the rest
         "CURL_DISABLE_DIGEST_AUTH": on, "CURL_DISABLE_NTLM": on,
         "CURL_DISABLE_NEGOTIATE_AUTH": on, "CURL_DISABLE_KERBEROS_AUTH": on,

@@ -42,7 +42,14 @@
 #define MBEDTLS_ECP_DP_SECP521R1_ENABLED
 #define MBEDTLS_ECP_DP_CURVE25519_ENABLED
 #define MBEDTLS_ECP_NIST_OPTIM
-#define MBEDTLS_ECDSA_DETERMINISTIC
+/* No precomputed multiples of each curve's generator (the comb tables are
+ * ~10 KB of rodata for P-256/384/521): an ECDHE key share or an ECDSA
+ * verification costs a little more CPU, once per connection, and x25519,
+ * which Go's and OpenSSL's servers pick first, does not use them. */
+#define MBEDTLS_ECP_FIXED_POINT_OPTIM 0
+/* No deterministic ECDSA (RFC 6979): the only ECDSA signature a client
+ * makes is with an ECDSA client key, and a random nonce from CTR_DRBG
+ * is as good there; it saves HMAC_DRBG. */
 
 /* ---- TLS 1.2 key exchanges (forward secret only) ---------------------- */
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
@@ -91,7 +98,6 @@
 #define MBEDTLS_ERROR_C                 /* readable TLS errors in vaultexec's messages */
 #define MBEDTLS_GCM_C
 #define MBEDTLS_HKDF_C                  /* TLS 1.3 key schedule */
-#define MBEDTLS_HMAC_DRBG_C             /* deterministic ECDSA */
 #define MBEDTLS_MD_C
 #define MBEDTLS_OID_C
 #define MBEDTLS_PEM_PARSE_C
