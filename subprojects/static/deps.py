@@ -355,13 +355,16 @@ class Toolchain:
         return json.dumps([self.cc, self.cflags, self.ar, self.ranlib, self.cross,
                            self.system, self.processor])
 
-    def cmake(self, src: Path, build: Path, prefix: Path, options: dict[str, str]) -> None:
+    def cmake(self, src: Path, build: Path, prefix: Path, options: dict[str, str],
+              lto: bool = True) -> None:
         if build.exists():
             shutil.rmtree(build)
+        cflags = self.cflags if lto else [f for f in self.cflags
+                                          if not f.startswith(("-flto", "-ffat-lto"))]
         args = ["cmake", "-S", str(src), "-B", str(build), *cmake_generator(),
                 f"-DCMAKE_TOOLCHAIN_FILE={self.file}",
                 "-DCMAKE_BUILD_TYPE=None",
-                f"-DCMAKE_C_FLAGS={' '.join(self.cflags)}",
+                f"-DCMAKE_C_FLAGS={' '.join(cflags)}",
                 f"-DCMAKE_INSTALL_PREFIX={prefix}",
                 "-DCMAKE_INSTALL_LIBDIR=lib",
                 "-Wno-dev"]
@@ -393,7 +396,10 @@ def build_mbedtls(pin: Pin, src: Path, work: Path, prefix: Path, tc: Toolchain) 
         "LINK_WITH_PTHREAD": "OFF",
         "LINK_WITH_TRUSTED_STORAGE": "OFF",
         "DISABLE_PACKAGE_CONFIG_AND_INSTALL": "OFF",
-    })
+    # Not LTO: aesni.c's inline assembly jumps to numeric local labels that
+    # GCC 12's LTO partitions do not keep together ("local label not
+    # defined" from the assembler).
+    }, lto=False)
 
 
 def curl_options(prefix: Path, a: argparse.Namespace) -> dict[str, str]:

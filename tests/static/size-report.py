@@ -166,7 +166,60 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * mult)
 
 
-def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
+LTRANS = re.compile(r"ltrans[0-9]*\.ltrans\.o$|\.ltrans\.o$")
+SECTION_PREFIX = re.compile(r"^\.(text\.startup|text\.unlikely|text\.hot|text|rodata|data\.rel\.ro\.local|data\.rel\.ro|data\.rel\.local|"
+                            r"data\.rel|data|bss|tbss|tdata)\.")
+CLONE_SUFFIX = re.compile(r"\.(lto_priv|part|constprop|isra|cold|localalias)\b.*$")
+
+
+def symbol_of(section: str) -> str | None:
+    """.text.foo.constprop.0 -> foo; None for anonymous sections (strings, constants)."""
+    m = SECTION_PREFIX.match(section)
+    if not m:
+        return None
+    sym = CLONE_SUFFIX.sub("", section[m.end():])
+    return None if sym.startswith(("str1", "cst")) or not sym else sym
+
+
+def lto_owners(entries, cmd: list[str], builddir: Path) -> dict:
+    """Who owns what the LTO partitions hold: symbol names from the input
+    objects and archives name the source of each
+    named section; a partition's anonymous sections (string literals, merged
+    constants) go to the source that owns most of its named bytes."""
+    # The objects are fat (code besides the LTO data): readelf lists their
+    # static functions too (nm would read the LTO symbol table instead).
+    where: dict[str, set] = defaultdict(set)
+    inputs = [w for w in cmd[1:] if w.endswith((".a", ".o")) and not w.startswith("-")]
+    for path in inputs:
+        p = subprocess.run(["readelf", "-sW", path], cwd=builddir, capture_output=True, text=True)
+        member = os.path.basename(path)
+        for line in p.stdout.splitlines():
+            m = re.match(r"File: .*[\[(](.*)[\])]$", line)
+            if m:
+                member = os.path.basename(m.group(1))
+                continue
+            f = line.split()
+            if len(f) == 8 and f[3] in ("FUNC", "OBJECT") and f[6] != "UND":
+                where[f[7]].add(component(f"{path}({member})" if path.endswith(".a") else path))
+    owner: dict = {}
+    votes: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    for out_sec, in_sec, sz, infile in entries:
+        if not LTRANS.search(infile) or in_sec == "*fill*":
+            continue
+        sym = symbol_of(in_sec)
+        found = where.get(sym, ()) if sym else ()
+        if len({c[0] for c in found}) == 1:
+            # one component; the member too if only one defines the name
+            comp = next(iter(found)) if len(found) == 1 else (next(iter(found))[0], "")
+            owner[(infile, in_sec)] = comp
+            votes[infile][comp] += sz
+    for infile, v in votes.items():
+        owner[infile] = max(v.items(), key=lambda kv: kv[1])[0]
+    return owner
+
+
+def measure(builddir: Path, a: argparse.Namespace, say=print):
+    """(arch, stripped size, {component: {kind: bytes}}, {(component, member): bytes})."""
     binary = builddir / a.target
     if not binary.exists():
         subprocess.run(["ninja", "-C", str(builddir), a.target], check=True)
@@ -179,34 +232,43 @@ def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
         stripped = td / "stripped"
         strip = strip_copy(strips, binary, stripped)
         size = stripped.stat().st_size
-        print(f"{a.target}: {size} bytes stripped ({size / 1024:.1f} KiB)"
-              f"{'' if binary.stat().st_size == size else f', {binary.stat().st_size} as built'}")
+        say(f"{a.target}: {size} bytes stripped ({size / 1024:.1f} KiB)"
+            f"{'' if binary.stat().st_size == size else f', {binary.stat().st_size} as built'}")
         if shutil.which("file"):
-            print("file:", subprocess.run(["file", "-b", str(binary)], capture_output=True,
+            say("file: " + subprocess.run(["file", "-b", str(binary)], capture_output=True,
                                           text=True).stdout.strip())
         if strip is None:
-            print(f"(note: no strip tool understands this {arch} binary; size as built)")
+            say(f"(note: no strip tool understands this {arch} binary; size as built)")
 
-        # Relink with a map file.
+        # Relink with a map file.  Under LTO the map names the linker's
+        # own partitions, not the archives: one partition per source file
+        # (1to1) lets lto_owners() give each partition back to its source.
         i = cmd.index("-o")
         mapfile = td / "link.map"
+        lto = any(w.startswith("-flto") and w != "-flto-partition=1to1" for w in cmd)
         cmd = cmd[:i] + ["-o", str(td / "relinked")] + cmd[i + 2:] + [f"-Wl,-Map={mapfile}"]
+        if lto:
+            cmd.append("-flto-partition=1to1")
         subprocess.run(cmd, cwd=builddir, check=True)
         relinked = td / "relinked"
         if strip:
             subprocess.run([strip, "--strip-all", str(relinked)], check=True)
         if relinked.stat().st_size != size:
-            print(f"(note: relinked copy is {relinked.stat().st_size} bytes)")
+            say(f"(note: relinked copy is {relinked.stat().st_size} bytes)")
 
         per_comp: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         per_obj: dict[tuple[str, str], int] = defaultdict(int)
-        for out_sec, in_sec, sz, infile in parse_map(mapfile.read_text(errors="replace")):
+        entries = list(parse_map(mapfile.read_text(errors="replace")))
+        owner = lto_owners(entries, cmd, builddir) if lto else {}
+        for out_sec, in_sec, sz, infile in entries:
             if not is_alloc(out_sec) or sz == 0:
                 continue
             if in_sec == "*fill*":
                 name, member = "alignment padding", ""
             elif out_sec.startswith(".rela"):
                 name, member = "relocations (static-pie .rela.dyn)", ""
+            elif LTRANS.search(infile):
+                name, member = owner.get((infile, in_sec)) or owner.get(infile) or ("LTO, unattributed", "")
             else:
                 name, member = component(infile)
             kind = ("bss" if out_sec.startswith((".bss", ".tbss")) or in_sec == "COMMON"
@@ -217,7 +279,11 @@ def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
             per_comp[name][kind] += sz
             if member and kind != "bss":
                 per_obj[(name, member)] += sz
+    return arch, size, per_comp, per_obj
 
+
+def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
+    arch, size, per_comp, per_obj = measure(builddir, a)
     rows = sorted(per_comp.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "bss"))
     total_file = sum(v for _, c in rows for k, v in c.items() if k != "bss")
     print()
@@ -237,6 +303,67 @@ def report(builddir: Path, a: argparse.Namespace) -> tuple[str, int]:
     return arch, size
 
 
+# The components the budget is discussed in, in table order.
+GROUPS = (("libcurl", ("libcurl.a",)),
+          ("Mbed TLS", ("libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a")),
+          ("musl libc", ("musl libc",)),
+          ("cJSON", ("libcjson.a",)),
+          ("vaultexec", ("vaultexec",)),
+          ("static-pie relocations", ("relocations (static-pie .rela.dyn)",)))
+
+
+def components(builddirs: list[str], a: argparse.Namespace) -> None:
+    """One Markdown table, a column per build: bytes in the file per
+    component (text, rodata, data), vaultexec per module, and the rest."""
+    cols = []
+    for d in builddirs:
+        arch, size, per_comp, per_obj = measure(Path(d).resolve(), a, say=lambda _: None)
+        infile = {k: sum(v for kk, v in c.items() if kk != "bss") for k, c in per_comp.items()}
+        col = {"stripped file": size}
+        for label, names in GROUPS:
+            col[label] = sum(infile.get(n, 0) for n in names)
+            if label == "Mbed TLS":
+                for n in names:
+                    col["  " + n] = infile.get(n, 0)
+            if label == "vaultexec":
+                mods = sorted(((m, sz) for (c, m), sz in per_obj.items() if c == "vaultexec"),
+                              key=lambda kv: -kv[1])
+                for m, sz in mods:
+                    col["  " + m.replace(".c.o", ".c")] = sz
+        grouped = {n for _, names in GROUPS for n in names}
+        col["other (crt, libgcc, glue, padding, headers)"] = size - sum(
+            v for k, v in infile.items() if k in grouped)
+        cols.append((arch, col))
+    keys = list(dict.fromkeys(k for _, c in cols for k in c))
+    keys.remove("stripped file")
+    keys.append("stripped file")
+    print(f"| {'component (bytes in the stripped file)':44} |"
+          + "|".join(f" {arch:>9} " for arch, _ in cols) + "|")
+    print("|" + "-" * 46 + "|" + "|".join("-" * 11 for _ in cols) + "|")
+    for k in keys:
+        print(f"| {k:44} |" + "|".join(f" {c.get(k, 0):9,} " for _, c in cols) + "|")
+
+
+def budget_only(a: argparse.Namespace) -> int:
+    """The stripped size of each build against --budget, one line each."""
+    over = False
+    for d in a.builddirs:
+        builddir = Path(d).resolve()
+        binary = builddir / a.target
+        with tempfile.TemporaryDirectory(prefix="vaultexec-size-") as td:
+            stripped = Path(td) / "stripped"
+            if strip_copy(strip_candidates(link_command(builddir, a.target)), binary, stripped) is None:
+                print(f"{binary}: no strip tool understands this {elf_arch(binary)} binary")
+                return 1
+            size = stripped.stat().st_size
+        ok = size <= a.budget
+        over |= not ok
+        print(f"{binary} ({elf_arch(binary)}): {size:,} bytes stripped, budget {a.budget:,}: "
+              + (f"{a.budget - size:,} bytes to spare" if ok else
+                 f"OVER by {size - a.budget:,} (tests/static/size-report.py {d} shows where)"))
+    return 1 if over else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,7 +372,18 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=12, help="largest objects to list")
     ap.add_argument("--budget", type=parse_size, default=None,
                     help="largest acceptable stripped size (bytes, or K/KiB/M/MiB); exit 1 above it")
+    ap.add_argument("--budget-only", action="store_true",
+                    help="with --budget: only the stripped size against it (no link map)")
+    ap.add_argument("--components", action="store_true",
+                    help="only the per-component table (Markdown), one column per build")
     a = ap.parse_args()
+    if a.components:
+        components(a.builddirs, a)
+        return 0
+    if a.budget_only:
+        if a.budget is None:
+            ap.error("--budget-only needs --budget")
+        return budget_only(a)
     results = []
     for n, d in enumerate(a.builddirs):
         if len(a.builddirs) > 1:
