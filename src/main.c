@@ -244,6 +244,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* --user: dropped while a failure can still revoke the leases. */
+	if ((r = privs_for_command(&cfg.run_as)))
+		goto out;
 	/* Nothing of ours outlives the exec: wipe secrets, close handles. */
 	vault_close(vault);
 	vault = NULL;
@@ -254,8 +257,7 @@ int main(int argc, char **argv)
 	curl_global_cleanup();
 	if (cfg.keep_fds)
 		exec_set_listen_pid(envp, getpid()); /* the command's pid is ours */
-	if (!(r = privs_for_command(&cfg.run_as)))
-		r = exec_command(cmd, cfg.child_argv, envp);
+	r = exec_command(cmd, cfg.child_argv, envp);
 
 out:
 	/* A failed run takes no lease home and leaves no token of its login

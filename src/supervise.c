@@ -832,9 +832,11 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	warn_at_start(&s);
 	schedule_leases(&s);
 	begin_vault_work(&s);
-	r = token_lookup(&s);
-	end_vault_work(&s, r, "looking up the token");
-	if (r) { /* try again as a renewal soon */
+	/* Not r: a lookup that failed (or was abandoned because the command
+	 * ended at once) is no exit code of ours; the command's is. */
+	int lr = token_lookup(&s);
+	end_vault_work(&s, lr, "looking up the token");
+	if (lr) { /* try again as a renewal soon */
 		s.tok_step = TOK_RENEW;
 		s.tok_at = now_ms() + backoff_ms(1);
 	}
