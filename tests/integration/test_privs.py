@@ -65,6 +65,9 @@ class Run:
     def __init__(self, vx, out: Path, opts, env=None, prefix=(), wait=True, fds=None):
         self.vx, self.out, self.waits = vx, out, wait
         full = vx.base_env()
+        # An ASan build lowers the core limit to 0 before main unless told
+        # not to; the limit the command gets back is the one main saw.
+        full["ASAN_OPTIONS"] = "disable_coredump=0"
         full.update(env or {})
         self.argv = [*prefix, vx.bin, *[str(o) for o in opts], "--", PY, PEEK, str(out),
                      *(["wait"] if wait else [])]
