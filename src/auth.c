@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/platform_util.h>
 
 #include "fileio.h"
 #include "files.h"
+#include "jsonval.h"
 #include "log.h"
 #include "secref.h"
 #include "strbuf.h"
@@ -632,4 +634,42 @@ void auth_clear(struct auth_state *st)
 	secure_free_str(st->token);
 	free(st->mount);
 	memset(st, 0, sizeof(*st));
+}
+
+static uint64_t seconds_of(const cJSON *n)
+{
+	return cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 1e12
+	           ? (uint64_t)n->valuedouble
+	           : 0;
+}
+
+int auth_lookup_self(struct vault *v, struct token_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	struct vault_reply rep;
+	int r = vault_request(v, "GET", "auth/token/lookup-self", NULL, NULL, 0, &rep);
+	if (r)
+		return r;
+	if (rep.code == 403) {
+		vault_reply_clear(&rep);
+		return EXIT_NOPERM;
+	}
+	const cJSON *data = json_get(jdoc_root(rep.doc), "data");
+	if (rep.code != 200 || !data) {
+		log_debug("auth/token/lookup-self answered HTTP %ld", rep.code);
+		vault_reply_clear(&rep);
+		return 0;
+	}
+	info->known = true;
+	info->ttl_s = seconds_of(json_get(data, "ttl"));
+	info->renewable = cJSON_IsTrue(json_get(data, "renewable"));
+	info->creation_ttl_s = seconds_of(json_get(data, "creation_ttl"));
+	uint64_t max = seconds_of(json_get(data, "explicit_max_ttl"));
+	/* (creation_time is Unix seconds; issue_time the same in RFC 3339) */
+	uint64_t issued = seconds_of(json_get(data, "creation_time"));
+	time_t now = time(NULL);
+	if (max && issued && (uint64_t)now < issued + max)
+		info->max_left_s = issued + max - (uint64_t)now;
+	vault_reply_clear(&rep);
+	return 0;
 }

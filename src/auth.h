@@ -55,6 +55,18 @@ int auth_handoff(struct vault *v, const struct config *cfg, struct auth_state *s
  * code after a warning (the token then ends at its TTL). */
 int auth_revoke_login(struct vault *v, struct auth_state *st, const char *why);
 
+/* What auth/token/lookup-self says of the token in use. */
+struct token_info {
+	bool known;     /* false: the lookup was refused (no default policy) */
+	uint64_t ttl_s; /* 0: no TTL (a root token) */
+	bool renewable;
+	uint64_t creation_ttl_s; /* what each renewal asks for */
+	uint64_t max_left_s;     /* explicit max TTL left from now; 0: none said */
+};
+/* Returns 0 (info->known false when Vault refused, logged at debug),
+ * EXIT_NOPERM when the token is not valid (403), or EXIT_UNAVAILABLE. */
+int auth_lookup_self(struct vault *v, struct token_info *info);
+
 void auth_clear(struct auth_state *st);
 
 /* Reads a credential file: trailing newlines (LF, CRLF) and surrounding

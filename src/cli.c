@@ -82,6 +82,7 @@ static int add_file(struct config *cfg, const char *val, const char *origin);
 static int set_log_level(struct config *cfg, const char *val, const char *origin);
 static int set_log_format(struct config *cfg, const char *val, const char *origin);
 static int set_stop_signal(struct config *cfg, const char *val, const char *origin);
+static int set_on_token_expiry(struct config *cfg, const char *val, const char *origin);
 static int set_reload_signal(struct config *cfg, const char *val, const char *origin);
 static int set_user(struct config *cfg, const char *val, const char *origin);
 static int set_keep_fds(struct config *cfg, const char *val, const char *origin);
@@ -361,6 +362,14 @@ static const struct opt_def opts[] = {
      .arg = "DURATION",
      .help = "after a reload, revoke the replaced lease this much later, once the command "
              "has finished with it (default: --stop-timeout)"},
+    {.name = "on-token-expiry",
+     .kind = K_CUSTOM,
+     .fn = set_on_token_expiry,
+     .def = "exit",
+     .arg = "exit|keep",
+     .help = "when the token has ended and nothing can replace it (no login, --token-file "
+             "unchanged): exit: stop the command and exit with 77 (default); keep: the "
+             "command runs on with the values it has"},
     {.name = "revoke-on-exit",
      .kind = K_BOOL,
      .off = OFF(revoke_on_exit),
@@ -798,6 +807,17 @@ static int set_log_format(struct config *cfg, const char *val, const char *origi
 	return 0;
 }
 
+static int set_on_token_expiry(struct config *cfg, const char *val, const char *origin)
+{
+	if (strcmp(val, "exit") == 0)
+		cfg->token_expiry_keep = false;
+	else if (strcmp(val, "keep") == 0)
+		cfg->token_expiry_keep = true;
+	else
+		return bad(origin, "'%s' is not exit or keep", val);
+	return 0;
+}
+
 static int set_signal(int *dst, const char *val, const char *origin)
 {
 	int sig = signal_parse(val);
@@ -1058,9 +1078,9 @@ static size_t opt_index(const char *name);
  * contradict it. */
 static int finish_supervise(struct config *cfg, const bool *given)
 {
-	static const char *const only[] = {"poll",          "stop-signal",   "stop-timeout",
-	                                   "reload-signal", "reload-url",    "debounce",
-	                                   "revoke-delay",  "revoke-on-exit"};
+	static const char *const only[] = {"poll",          "stop-signal",    "stop-timeout",
+	                                   "reload-signal", "reload-url",     "debounce",
+	                                   "revoke-delay",  "revoke-on-exit", "on-token-expiry"};
 	if (!cfg->supervise) {
 		for (size_t i = 0; i < ARRAY_SIZE(only); i++)
 			if (given[opt_index(only[i])]) {

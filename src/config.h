@@ -99,6 +99,7 @@ struct config {
 	char *reload_url;
 	uint64_t debounce_ms;
 	uint64_t revoke_delay_ms; /* default: stop_timeout_ms */
+	bool token_expiry_keep;   /* --on-token-expiry=keep (default exit) */
 	bool revoke_on_exit;
 
 	/* the command's process */

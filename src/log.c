@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,17 @@
 static enum log_level g_level = LOG_INFO;
 static enum log_format g_format = LOG_TEXT;
 static bool g_quiet;
+static bool g_once;
 static log_rename_fn g_rename;
+
+/* log_once: the warnings and errors said lately, by a hash of their text. */
+#define ONCE_SLOTS 16
+#define ONCE_REMIND_S 300
+static struct {
+	uint64_t hash;
+	time_t said; /* monotonic seconds; 0: a free slot */
+	unsigned more;
+} g_said[ONCE_SLOTS];
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -28,6 +39,46 @@ void log_setup(enum log_level level, enum log_format format)
 void log_quiet(bool on)
 {
 	g_quiet = on;
+}
+
+void log_once(bool on)
+{
+	g_once = on;
+}
+
+/* Whether msg (a warning or an error) is to be said now, under log_once:
+ * not when it was said in the last ONCE_REMIND_S seconds (it is counted);
+ * a reminder after that says how often it came meanwhile, in note. */
+static bool once_say(const char *msg, char *note, size_t notelen)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const char *p = msg; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	time_t now = ts.tv_sec + 1; /* never 0 */
+	size_t slot = 0;
+	for (size_t i = 0; i < ONCE_SLOTS; i++) {
+		if (g_said[i].said && g_said[i].hash == h) {
+			if (now - g_said[i].said < ONCE_REMIND_S) {
+				g_said[i].more++;
+				return false;
+			}
+			if (g_said[i].more)
+				snprintf(note, notelen, " (again; %u more time%s in the last %ds)",
+				         g_said[i].more, g_said[i].more == 1 ? "" : "s",
+				         (int)(now - g_said[i].said));
+			g_said[i].said = now;
+			g_said[i].more = 0;
+			return true;
+		}
+		if (g_said[i].said < g_said[slot].said)
+			slot = i;
+	}
+	g_said[slot].hash = h;
+	g_said[slot].said = now;
+	g_said[slot].more = 0;
+	return true;
 }
 
 void log_set_rename(log_rename_fn fn)
@@ -86,6 +137,15 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	char note[80] = "";
+	if (g_once && level <= LOG_WARN && !once_say(msg, note, sizeof(note))) {
+		if (!log_enabled(LOG_DEBUG)) {
+			mbedtls_platform_zeroize(msg, sizeof(msg));
+			errno = saved;
+			return;
+		}
+		level = LOG_DEBUG;
+	}
 	/* Room for every byte of msg escaped as \u00XX, and the frame. */
 	char line[sizeof(msg) * 6 + 160];
 	/* RFC 3339 in UTC with milliseconds, in both formats: a line read out
@@ -106,11 +166,13 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		size_t len = (size_t)n;
 		for (const char *p = msg; *p; p++)
 			len += json_escape_byte((unsigned char)*p, line + len);
+		for (const char *p = note; *p; p++)
+			len += json_escape_byte((unsigned char)*p, line + len);
 		memcpy(line + len, "\"}\n", 4); /* with its NUL */
 		n = (int)(len + 3);
 	} else {
-		n = snprintf(line, sizeof(line), "%s vaultexec: %s: %s\n", when, level_names[level],
-		             msg);
+		n = snprintf(line, sizeof(line), "%s vaultexec: %s: %s%s\n", when,
+		             level_names[level], msg, note);
 	}
 	/* A single write keeps lines whole when many processes share stderr. */
 	ssize_t r = write(STDERR_FILENO, line, (size_t)n);

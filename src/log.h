@@ -14,6 +14,11 @@ bool log_enabled(enum log_level level);
 /* While on, every message is logged at debug level: the supervisor's
  * retries say once that Vault is away, not once per attempt. */
 void log_quiet(bool on);
+/* While on, a warning or error already said in the last five minutes is
+ * logged at debug level; after that it is said again with how often it
+ * came meanwhile.  For a resident process: the same failure at every poll
+ * is one line, then a reminder, not a line a second. */
+void log_once(bool on);
 /* A function that names option NAME (N bytes, after "--") differently in
  * messages: writes the name into out and returns true, or false to keep
  * "--NAME".  vault-env mode says VAULT_ENV_DAEMON where vaultexec says

@@ -123,7 +123,7 @@ static int child_env(const struct config *cfg, const struct auth_state *auth, co
 
 /* what: "exec", "supervise" or NULL for --check. */
 static void log_success(const struct plan *p, const struct job *j, const char *cmd,
-                        const char *what)
+                        const char *what, time_t token_end)
 {
 	bool check = what == NULL;
 	size_t nvars = 0, nfiles = 0;
@@ -135,7 +135,8 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 	plan_describe(p, &sb);
 	/* Nothing renews a lease once we are gone: say when the values end
 	 * (with --check they are revoked right after this line). */
-	lease_describe(plan_leases((struct plan *)p), !check && strcmp(what, "exec") == 0, 0, &ls);
+	lease_describe(plan_leases((struct plan *)p), !check && strcmp(what, "exec") == 0,
+	               token_end, &ls);
 	log_info("read %zu secret%s%s%s%s%s%s, set %zu variable%s, %s %zu file%s; %s %s",
 	         plan_count(p), plan_count(p) == 1 ? "" : "s", sb.len ? " (" : "",
 	         sb.len ? sb.buf : "", sb.len ? ")" : "", ls.len ? ", " : "", ls.len ? ls.buf : "",
@@ -143,6 +144,50 @@ static void log_success(const struct plan *p, const struct job *j, const char *c
 	         nfiles == 1 ? "" : "s", check ? "check only, not running" : what, cmd);
 	sb_wipe(&sb);
 	sb_wipe(&ls);
+}
+
+/* A lease ends with the token that took it.  When the token ends first
+ * (its TTL after an exec, where nothing renews it; under --supervise its
+ * TTL or max TTL when no login can replace it) say so now, and return
+ * that end for the success line (wall clock; 0: none before a lease). */
+static time_t token_end_of(const struct config *cfg, struct vault *v, const struct auth_state *auth,
+                           struct plan *p)
+{
+	const struct lease_set *ls = plan_leases(p);
+	struct token_info ti;
+	if (!lease_count(ls) || auth_lookup_self(v, &ti) || !ti.known || !ti.ttl_s)
+		return 0;
+	uint64_t left = ti.ttl_s;
+	const char *why = "its TTL";
+	if (cfg->supervise) {
+		if (auth->method->login_body && !cfg->secret_id_wrapped)
+			return 0; /* the supervisor logs in again before the end */
+		if (ti.renewable && !ti.max_left_s)
+			return 0; /* renewed; its max TTL shows only when a renewal is capped */
+		if (ti.renewable) {
+			left = ti.max_left_s;
+			why = "its max TTL";
+		}
+	}
+	const struct lease *outlived = NULL;
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].lease_id && !ls->v[i].revoked && ls->v[i].duration_s > left &&
+		    (!outlived || ls->v[i].duration_s > outlived->duration_s))
+			outlived = &ls->v[i];
+	if (!outlived)
+		return 0;
+	struct strbuf tl = STRBUF_INIT, ll = STRBUF_INIT;
+	lease_format_duration(left, &tl);
+	lease_format_duration(outlived->duration_s, &ll);
+	log_warn("the token ends in %s (%s), before the lease of %s (%s): a lease is revoked with "
+	         "the token that took it; %s",
+	         tl.buf, why, outlived->path, ll.buf,
+	         cfg->supervise ? "vaultexec cannot log in again (--on-token-expiry says what "
+	                          "happens then)"
+	                        : "give the token a longer TTL, or use --supervise");
+	sb_wipe(&tl);
+	sb_wipe(&ll);
+	return time(NULL) + (time_t)left;
 }
 
 /* Revoking the login token revokes every lease it took, so the command
@@ -168,7 +213,7 @@ static int finish_check(const struct config *cfg, struct vault *vault, struct au
 	int r = probe_files(job, cfg);
 	if (r)
 		return r;
-	log_success(plan, job, cmd, NULL);
+	log_success(plan, job, cmd, NULL, 0);
 	print_check(job);
 	lease_revoke_all(vault, plan_leases(plan), "--check takes no lease home");
 	return auth_handoff(vault, cfg, auth, true);
@@ -229,12 +274,13 @@ int main(int argc, char **argv)
 		r = finish_check(&cfg, vault, &auth, plan, &job, cmd);
 		goto out;
 	}
+	time_t token_end = token_end_of(&cfg, vault, &auth, plan);
 	exec_delay(cfg.exec_delay_ms);
 	hold_signals();
 	if ((r = files_write_all(job.files, job.nfiles, cfg.file_mode, &cfg.run_as)) ||
 	    (r = auth_handoff(vault, &cfg, &auth, false)) || (r = stop_if_signalled()))
 		goto out;
-	log_success(plan, &job, cmd, cfg.supervise ? "supervise" : "exec");
+	log_success(plan, &job, cmd, cfg.supervise ? "supervise" : "exec", token_end);
 	if (cfg.supervise) {
 		r = supervise_run(&cfg, vault, &auth, &plan, &job, cmd, ve.env);
 		/* The command ran: its code is no failed run of ours, and its

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,11 +73,19 @@ struct sv {
 	uint64_t tok_at;
 	unsigned tok_failures;
 	uint64_t creation_ttl_s;
+	uint64_t tok_end_ms;  /* when the token ends unless renewed (0: no TTL, unknown) */
+	bool tok_doomed;      /* nothing renews it past tok_end_ms, no login replaces it */
+	bool tok_dead;        /* it has ended and nothing replaced it (--on-token-expiry) */
+	bool login_refused;   /* the last login was refused (not: Vault away) */
+	struct stat tok_file; /* --token-file as last read */
+	int exit_code;        /* ours instead of the command's (--on-token-expiry=exit) */
 
 	bool vault_away;
 	/* A stop, or the command's end, came while Vault work was under way:
 	 * the request in flight and any after it are abandoned, not retried. */
 	bool abandon;
+	unsigned away_probes;
+	uint64_t probe_at;   /* while away: the next request that asks whether it is back */
 	bool render_refused; /* the last new values were refused: said once */
 	struct http_client *reload_http;
 	uint64_t reload_probe_at; /* 0: --reload-url was reached, or none */
@@ -109,27 +118,43 @@ static uint64_t backoff_ms(unsigned failures)
 /* Vault's availability as the background work sees it: the first failure
  * is logged (with the request's own error line before it), the retries
  * are quiet, and the way back is one line. */
+static void catch_up(struct sv *s);
+static void token_check(struct sv *s);
+
 static void begin_vault_work(struct sv *s)
 {
 	log_quiet(s->vault_away);
+	/* The same failure at every poll is one line, then a reminder. */
+	log_once(true);
 }
 
+/* While Vault is away the work waits, and one request at a time (the
+ * probe, with backoff to 5 s) asks whether it is back: the moment it is,
+ * everything that came due meanwhile is done at once (catch_up). */
 static void end_vault_work(struct sv *s, int r, const char *what)
 {
 	log_quiet(false);
+	log_once(false);
 	if (s->abandon) {
 		log_info("%s: the request to Vault was abandoned: %s is stopping; not retried",
 		         what, s->cmd);
 		return;
 	}
-	if (r == EXIT_UNAVAILABLE && !s->vault_away) {
+	if (r == EXIT_UNAVAILABLE) {
+		if (!s->vault_away)
+			log_warn(
+			    "%s: Vault is unavailable; the command keeps running with the values "
+			    "it has, retrying",
+			    what);
 		s->vault_away = true;
-		log_warn("%s: Vault is unavailable; the command keeps running with the values it "
-		         "has, retrying",
-		         what);
-	} else if (r != EXIT_UNAVAILABLE && s->vault_away) {
+		s->away_probes++;
+		uint64_t ms = backoff_ms(s->away_probes);
+		s->probe_at = now_ms() + (ms < 5000 ? ms : jittered(5000));
+	} else if (s->vault_away) {
 		s->vault_away = false;
+		s->away_probes = 0;
 		log_info("Vault is reachable again");
+		catch_up(s);
 	}
 }
 
@@ -407,6 +432,8 @@ static void refresh(struct sv *s)
 	begin_vault_work(s);
 	int r = plan_refetch(*s->plan, s->v, SIZE_MAX);
 	end_vault_work(s, r, "re-reading the secrets");
+	if (r == EXIT_NOPERM)
+		token_check(s);
 	if (!r)
 		rerender(s, "poll", 0);
 }
@@ -590,6 +617,11 @@ static void lease_tick(struct sv *s)
 			l->expiry_logged = true;
 			log_warn("%s: the lease has ended with no replacement; still trying", path);
 		}
+		if (r == EXIT_NOPERM)
+			token_check(s);
+		/* The rest waits for Vault (the probe), or for a new token. */
+		if (s->vault_away || s->tok_dead)
+			return;
 	}
 }
 
@@ -601,15 +633,37 @@ static bool can_login(const struct sv *s)
 	return s->auth->method->login_body && !s->cfg->secret_id_wrapped;
 }
 
+/* A token vaultexec reads from a file (--token-file, VAULT_TOKEN_FILE,
+ * an agent's sink) can be replaced by whoever writes the file. */
+static const char *token_file(const struct sv *s)
+{
+	return s->auth->method->login_body ? NULL : s->cfg->token_file;
+}
+
+/* What happens at the end of a token nothing can renew or replace. */
+static void say_token_end(const struct sv *s, struct strbuf *out)
+{
+	if (token_file(s))
+		sb_addf(out, "a new token written to %s is used; without one, ", token_file(s));
+	if (s->cfg->token_expiry_keep)
+		sb_addf(out, "%s runs on with the values it has (--on-token-expiry=keep)", s->cmd);
+	else
+		sb_addf(out, "vaultexec then stops %s and exits with 77 (--on-token-expiry=exit)",
+		        s->cmd);
+}
+
 /* What to do next with a token of ttl_s seconds that asked for want_s. */
 static void schedule_token(struct sv *s, uint64_t ttl_s, bool renewable, uint64_t want_s)
 {
 	s->tok_failures = 0;
+	s->tok_doomed = false;
 	if (ttl_s == 0) {
 		s->tok_step = TOK_NONE; /* a token without TTL (root) needs nothing */
+		s->tok_end_ms = 0;
 		return;
 	}
-	uint64_t at = now_ms() + ttl_s * 1000 * 2 / 3;
+	uint64_t now = now_ms(), at = now + ttl_s * 1000 * 2 / 3;
+	s->tok_end_ms = now + ttl_s * 1000;
 	/* Granted less than asked: the max TTL is near. */
 	bool capped = want_s && ttl_s < want_s;
 	if (renewable && !capped) {
@@ -621,36 +675,133 @@ static void schedule_token(struct sv *s, uint64_t ttl_s, bool renewable, uint64_
 		          (unsigned long long)ttl_s * 2 / 3);
 	} else {
 		s->tok_step = TOK_NONE;
+		s->tok_doomed = true;
+		struct strbuf then = STRBUF_INIT;
+		say_token_end(s, &then);
 		log_warn("the token expires in %llus and %s; vaultexec cannot log in again with "
-		         "--auth %s",
+		         "--auth %s, and the leases it took end with it: %s",
 		         (unsigned long long)ttl_s,
 		         renewable ? "nears its max TTL" : "is not renewable",
-		         s->auth->method->name);
+		         s->auth->method->name, then.buf);
+		sb_wipe(&then);
 		return;
 	}
 	s->tok_at = at;
 }
 
+/* The leases end with the token that took them: under a new token each is
+ * fetched anew, soon and spread over 2 s. */
+static void refetch_leases_soon(struct sv *s)
+{
+	struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->v[i].lease_id && !ls->v[i].revoked && !ls->v[i].replaced &&
+		    ls->v[i].due_ms) {
+			ls->v[i].refetch = true;
+			ls->v[i].due_ms = now_ms() + random_u64() % 2000;
+		}
+}
+
+static void token_dead(struct sv *s, const char *why);
+
 static int token_lookup(struct sv *s)
 {
-	struct vault_reply rep;
-	int r = vault_request(s->v, "GET", "auth/token/lookup-self", NULL, NULL, 0, &rep);
+	struct token_info ti;
+	int r = auth_lookup_self(s->v, &ti);
+	if (r == EXIT_NOPERM) {
+		token_dead(s, "Vault does not know it: expired or revoked");
+		return 0;
+	}
 	if (r)
 		return r;
-	if (rep.code != 200) {
+	if (!ti.known) {
 		/* Without the default policy there is no lookup; keep the token
 		 * as it is (vault-api.md: not fatal). */
-		log_warn("auth/token/lookup-self answered HTTP %ld; the token is not renewed",
-		         rep.code);
-		vault_reply_clear(&rep);
+		log_warn("auth/token/lookup-self is refused; the token is not renewed");
 		s->tok_step = TOK_NONE;
 		return 0;
 	}
-	const cJSON *data = json_get(jdoc_root(rep.doc), "data");
-	s->creation_ttl_s = num_field(data, "creation_ttl");
-	schedule_token(s, num_field(data, "ttl"), cJSON_IsTrue(json_get(data, "renewable")), 0);
-	vault_reply_clear(&rep);
+	s->creation_ttl_s = ti.creation_ttl_s;
+	schedule_token(s, ti.ttl_s, ti.renewable, 0);
 	return 0;
+}
+
+/* --token-file changed and holds another token: it replaces ours.
+ * Returns whether it did. */
+static bool token_file_tick(struct sv *s)
+{
+	const char *path = token_file(s);
+	struct stat st;
+	if (!path || stat(path, &st) != 0)
+		return false;
+	if (st.st_ino == s->tok_file.st_ino && st.st_dev == s->tok_file.st_dev &&
+	    st.st_size == s->tok_file.st_size && st.st_mtim.tv_sec == s->tok_file.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == s->tok_file.st_mtim.tv_nsec)
+		return false;
+	s->tok_file = st;
+	char *tok = NULL;
+	log_once(true);
+	int r = auth_read_secret_file("--token-file", path, &tok);
+	log_once(false);
+	if (r || !*tok || strcmp(tok, s->auth->token) == 0) {
+		secure_free_str(tok);
+		return false;
+	}
+	log_info("--token-file %s holds a new token; using it", path);
+	secure_free_str(s->auth->token);
+	s->auth->token = tok;
+	vault_set_token(s->v, tok);
+	s->tok_dead = false;
+	s->tok_doomed = false;
+	s->tok_end_ms = 0;
+	refetch_leases_soon(s);
+	/* Whatever the polls missed while the token was dead. */
+	s->poll_at = now_ms() + random_u64() % 1000;
+	begin_vault_work(s);
+	r = token_lookup(s);
+	end_vault_work(s, r, "looking up the new token");
+	return true;
+}
+
+/* The token has ended: logged in again when possible, else a new token
+ * from --token-file, else --on-token-expiry. */
+static void token_dead(struct sv *s, const char *why)
+{
+	if (s->tok_dead || token_file_tick(s))
+		return;
+	if (can_login(s) && !s->login_refused) {
+		s->tok_step = TOK_LOGIN;
+		s->tok_at = now_ms();
+		return;
+	}
+	s->tok_dead = true;
+	s->tok_step = TOK_NONE;
+	if (s->cfg->token_expiry_keep) {
+		log_warn("the token has ended (%s), and the leases it took with it; %s runs on "
+		         "with the values it has (--on-token-expiry=keep); vaultexec makes no "
+		         "request until %s",
+		         why, s->cmd,
+		         token_file(s) ? "a new token is written to --token-file" : "it ends");
+		return;
+	}
+	log_error("the token has ended (%s), and the leases it took with it; nothing can "
+	          "replace it: stopping %s and exiting with 77 (--on-token-expiry=exit), so that "
+	          "it is started again with a new token",
+	          why, s->cmd);
+	s->exit_code = EXIT_NOPERM;
+	s->stopping = true;
+	proc_stop(&s->child, s->cfg->stop_signal, s->cfg->stop_timeout_ms);
+}
+
+/* A request was refused: is it the token (then it has ended)? */
+static void token_check(struct sv *s)
+{
+	struct token_info ti;
+	begin_vault_work(s);
+	int r = auth_lookup_self(s->v, &ti);
+	end_vault_work(s, r == EXIT_NOPERM ? 0 : r, "looking up the token");
+	if (r == EXIT_NOPERM)
+		token_dead(s, "Vault does not know it: expired or revoked");
 }
 
 static int token_renew(struct sv *s)
@@ -664,10 +815,16 @@ static int token_renew(struct sv *s)
 		char msg[300];
 		vault_error_line(&rep, msg, sizeof(msg));
 		log_warn("renewing the token: HTTP %ld%s%s", rep.code, *msg ? ": " : "", msg);
+		long code = rep.code;
 		vault_reply_clear(&rep);
 		if (can_login(s)) {
 			s->tok_step = TOK_LOGIN;
 			s->tok_at = now_ms();
+			return 0;
+		}
+		/* renew-self is in the default policy: a 403 is a token gone. */
+		if (code == 403) {
+			token_dead(s, "Vault does not know it: expired or revoked");
 			return 0;
 		}
 		return EXIT_NOPERM;
@@ -695,13 +852,8 @@ static int token_login(struct sv *s)
 	 * lease is fetched anew under the new token before then. */
 	auth_clear(s->auth);
 	*s->auth = st;
-	struct lease_set *ls = plan_leases(*s->plan);
-	for (size_t i = 0; i < ls->n; i++)
-		if (ls->v[i].lease_id && !ls->v[i].revoked && !ls->v[i].replaced &&
-		    ls->v[i].due_ms) {
-			ls->v[i].refetch = true;
-			ls->v[i].due_ms = now_ms() + random_u64() % 2000;
-		}
+	s->tok_dead = false;
+	refetch_leases_soon(s);
 	if (s->cfg->token_sink && (r = auth_handoff(s->v, s->cfg, s->auth, false)))
 		log_warn("--token-sink %s: the new token could not be written", s->cfg->token_sink);
 	return token_lookup(s);
@@ -709,9 +861,12 @@ static int token_login(struct sv *s)
 
 static void token_tick(struct sv *s)
 {
+	bool login = s->tok_step == TOK_LOGIN;
 	begin_vault_work(s);
-	int r = s->tok_step == TOK_LOGIN ? token_login(s) : token_renew(s);
-	end_vault_work(s, r, s->tok_step == TOK_LOGIN ? "logging in again" : "renewing the token");
+	int r = login ? token_login(s) : token_renew(s);
+	end_vault_work(s, r, login ? "logging in again" : "renewing the token");
+	if (login)
+		s->login_refused = r && r != EXIT_UNAVAILABLE;
 	if (r) {
 		/* A renewal refused near the max TTL (OpenBao answers 500) or
 		 * for a token that is gone: a new login is the way on. */
@@ -720,6 +875,44 @@ static void token_tick(struct sv *s)
 		s->tok_failures++;
 		s->tok_at = now_ms() + (s->tok_failures == 1 ? 0 : backoff_ms(s->tok_failures));
 	}
+}
+
+/* --- after an outage ----------------------------------------------------- */
+
+/* Vault answered again: every lease that ended or came due meanwhile,
+ * every revoke and poll that waited and the token's own work are done
+ * within 1 s, spread at random over 0-800 ms so that replicas coming back
+ * together do not all ask in the same instant. */
+static void catch_up(struct sv *s)
+{
+	uint64_t now = now_ms();
+	struct lease_set *ls = plan_leases(*s->plan);
+	for (size_t i = 0; i < ls->n; i++) {
+		struct lease *l = &ls->v[i];
+		uint64_t *at = l->replaced ? &l->revoke_ms : &l->due_ms;
+		if (!l->revoked && *at && *at > now + 1000) {
+			/* Not due yet: keeps its clock, unless it is near its end. */
+			if (l->replaced || !l->expires_ms || l->expires_ms > now + 10000)
+				continue;
+		}
+		if (!l->revoked && *at)
+			*at = now + random_u64() % 800;
+	}
+	if (s->poll_at <= now + 1000)
+		s->poll_at = now + random_u64() % 800;
+	if (s->tok_step != TOK_NONE && s->tok_at <= now + 1000)
+		s->tok_at = now + random_u64() % 800;
+}
+
+/* While Vault is away: one request asks whether it is back. */
+static void probe_tick(struct sv *s)
+{
+	struct token_info ti;
+	begin_vault_work(s);
+	int r = auth_lookup_self(s->v, &ti);
+	end_vault_work(s, r == EXIT_NOPERM ? 0 : r, "asking whether Vault is back");
+	if (r == EXIT_NOPERM)
+		token_dead(s, "Vault does not know it: expired or revoked");
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -751,15 +944,28 @@ static uint64_t next_deadline(struct sv *s)
 		wake = s->child.kill_at;
 	if (s->stopping || s->restarting || !s->child.pid)
 		return wake;
-	uint64_t d = s->poll_at;
+	uint64_t d = wake;
 	if (s->pending && s->apply_at < d)
 		d = s->apply_at;
 	if (s->child.kill_at && s->child.kill_at < d)
 		d = s->child.kill_at;
-	if (s->tok_step != TOK_NONE && s->tok_at < d)
-		d = s->tok_at;
 	if (s->reload_probe_at && s->reload_probe_at < d)
 		d = s->reload_probe_at;
+	/* A token that nothing renews: its file is looked at every second. */
+	if ((s->tok_doomed || s->tok_dead) && token_file(s) && now_ms() + 1000 < d)
+		d = now_ms() + 1000;
+	/* A dead token makes no requests; while Vault is away only the probe
+	 * does. */
+	if (s->tok_dead)
+		return d;
+	if (s->tok_end_ms && s->tok_end_ms < d)
+		d = s->tok_end_ms;
+	if (s->vault_away)
+		return s->probe_at < d ? s->probe_at : d;
+	if (s->poll_at < d)
+		d = s->poll_at;
+	if (s->tok_step != TOK_NONE && s->tok_at < d)
+		d = s->tok_at;
 	const struct lease_set *ls = plan_leases(*s->plan);
 	for (size_t i = 0; i < ls->n; i++) {
 		const struct lease *l = &ls->v[i];
@@ -794,6 +1000,10 @@ static void revoke_replaced_at_exit(struct sv *s)
 
 static void revoke_on_exit(struct sv *s)
 {
+	if (s->tok_dead) {
+		log_info("--revoke-on-exit: the token has ended, and its leases with it");
+		return;
+	}
 	lease_revoke_all(s->v, plan_leases(*s->plan), "--revoke-on-exit");
 	if (!s->auth->logged_in) {
 		log_info("--revoke-on-exit: the token was given to vaultexec, not created by it; "
@@ -829,6 +1039,8 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		return r;
 	}
 	s.poll_at = now_ms() + jittered(cfg->poll_ms);
+	if (token_file(&s) && stat(token_file(&s), &s.tok_file) != 0)
+		memset(&s.tok_file, 0, sizeof(s.tok_file));
 	warn_at_start(&s);
 	schedule_leases(&s);
 	begin_vault_work(&s);
@@ -869,25 +1081,39 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		if (s.stopping || s.restarting || !s.child.pid)
 			continue;
 		/* After an abandoned request nothing more is asked of Vault. */
+		if (s.reload_probe_at && now_ms() >= s.reload_probe_at)
+			probe_reload_url(&s);
+		if (!s.abandon && s.pending && now_ms() >= s.apply_at)
+			apply(&s);
+		if (s.abandon)
+			continue;
+		token_file_tick(&s);
+		if (!s.tok_dead && s.tok_end_ms && now >= s.tok_end_ms) {
+			s.tok_end_ms = 0; /* said once; a login or a new token sets it anew */
+			token_dead(&s, "its TTL ran out");
+		}
+		if (s.tok_dead || s.stopping || s.abandon)
+			continue;
+		if (s.vault_away) {
+			if (now_ms() >= s.probe_at)
+				probe_tick(&s);
+			continue;
+		}
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)
 			token_tick(&s);
-		if (!s.abandon)
+		if (!s.abandon && !s.vault_away)
 			lease_tick(&s);
-		if (!s.abandon && s.reload_probe_at && now_ms() >= s.reload_probe_at)
-			probe_reload_url(&s);
-		if (!s.abandon)
+		if (!s.abandon && !s.vault_away)
 			revoke_due(&s);
-		if (!s.abandon && now_ms() >= s.poll_at) {
+		if (!s.abandon && !s.vault_away && now_ms() >= s.poll_at) {
 			refresh(&s);
 			s.poll_at = now_ms() + jittered(cfg->poll_ms);
 		}
-		if (!s.abandon && s.pending && now_ms() >= s.apply_at)
-			apply(&s);
 	}
 	drop_pending(&s);
 	http_client_free(s.reload_http);
 	if (!r)
-		r = proc_exit_code(s.child.status);
+		r = s.exit_code ? s.exit_code : proc_exit_code(s.child.status);
 	/* The command has ended: only a stop signal from now on abandons what
 	 * is left to revoke. */
 	s.abandon = false;

@@ -18,7 +18,7 @@ import pytest
 import auth_helpers as ah
 import vxlib
 from vxlib import conn
-from test_supervise import approle_setup, supervised  # noqa: F401 (a fixture)
+from test_supervise import approle_setup, sha, supervised  # noqa: F401 (a fixture)
 
 
 # ---------------------------------------------------------------------------
@@ -246,3 +246,100 @@ def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
 
 def test_revoke_delay_needs_supervise(vx):
     vx.run(["--revoke-delay", "1s", "--secret", "x", "--map", "a=A"]).failed(64)
+
+
+# ---------------------------------------------------------------------------
+# 2. tokens that die
+# ---------------------------------------------------------------------------
+
+
+def short_token(bao, vx, name, ttl="2s", max_ttl="5s", **more) -> str:
+    """A token that reads secret/<name>, renewable up to a short max TTL."""
+    pol = vx.name("pol")
+    bao.put_policy(pol, f'path "secret/data/{name}" {{ capabilities = ["read"] }}\n'
+                        f'path "secret/metadata/{name}" {{ capabilities = ["read"] }}\n')
+    js = bao.api("POST", "auth/token/create", {"policies": [pol], "ttl": ttl,
+                                               "explicit_max_ttl": max_ttl, **more})
+    tok = js["auth"]["client_token"]
+    vx.register(tok)
+    return tok
+
+
+def warn_and_error_lines(err: str) -> list[str]:
+    return [l for l in err.splitlines() if " warn: " in l or " error: " in l]
+
+
+def test_token_expiry_exit(bao, vx, supervised):
+    """A given token that reaches its max TTL: said once ahead, then the
+    command is stopped and vaultexec exits with 77; no line repeats."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    tf = vx.tmp / "token"
+    tf.write_text(short_token(bao, vx, name))
+    sv = supervised([*conn(bao), "--token-file", tf, "--supervise", "--poll", "1s",
+                     "--map", f"secret/{name}#pw=PW"])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    t0 = time.monotonic()
+    try:
+        rc = sv.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t0
+    lines = warn_and_error_lines(sv.stderr())
+    print(f"--on-token-expiry=exit, max TTL 5 s: rc {rc} after {took:.1f} s, "
+          f"{len(lines)} warning/error lines")
+    print("\n".join(lines))
+    assert rc == 77, sv.describe()
+    assert [e for e in sv.events("signal") if e["sig"] == signal.SIGTERM], sv.describe()
+    assert any("exiting with 77" in l for l in lines), sv.describe()
+    assert len(lines) == len(set(vxlib.untimed(l) for l in lines)) <= 4, sv.describe()
+    sv.finish()
+
+
+def test_token_expiry_keep_then_a_new_token_in_the_file(bao, vx, supervised):
+    """--on-token-expiry=keep: the command runs on, the end is said once and
+    nothing repeats; a valid token written into --token-file is used: the
+    polls resume and a changed secret reaches the command."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    tf = vx.tmp / "token"
+    tf.write_text(short_token(bao, vx, name))
+    sv = supervised([*conn(bao), "--token-file", tf, "--supervise", "--poll", "1s",
+                     "--debounce", "100ms", "--on-token-expiry", "keep",
+                     "--map", f"secret/{name}#pw=PW"])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    sv.wait_for(lambda: "the token has ended" in sv.stderr(), 20, "the token's end")
+    time.sleep(8)  # eight polls' worth
+    assert sv.proc.poll() is None, sv.describe()
+    lines = warn_and_error_lines(sv.stderr())
+    print(f"--on-token-expiry=keep: {len(lines)} warning/error lines in the 8 s after the end")
+    print("\n".join(lines))
+    assert len(lines) == len(set(vxlib.untimed(l) for l in lines)) <= 4, sv.describe()
+    # A new, long-lived token in the file; then a change in the secret.
+    tf.write_text(short_token(bao, vx, name, ttl="10m", max_ttl="1h"))
+    sv.wait_for(lambda: "holds a new token" in sv.stderr(), 5, "the new token taken up")
+    newpw = vx.secret("new")
+    bao.put_kv2(name, {"pw": newpw})
+    sv.wait_for(lambda: len(sv.starts()) == 2, 10, "a restart with the changed secret")
+    assert sv.starts()[1]["env"]["PW"] == sha(newpw), sv.describe()
+    assert sv.finish() == 0
+
+
+def test_exec_warns_when_the_token_ends_before_its_lease(bao, vx, pki_leased):
+    """At start: a token whose TTL ends before a lease it just took is
+    warned about, and the success line gives the real end (the token's)."""
+    pol = vx.name("pol")
+    bao.put_policy(pol, f'path "{pki_leased}" {{ capabilities = ["update"] }}\n'
+                        'path "sys/leases/revoke" { capabilities = ["update"] }\n')
+    tok = bao.create_token([pol], ttl="5s")
+    vx.register(tok)
+    issue = f"{pki_leased}?common_name=a.example.test&ttl=1h"
+    res = vx.run([*conn(bao), "--map", f"{issue}#serial_number=SERIAL"],
+                 env={"VAULT_TOKEN": tok}).ok()
+    warns = [l for l in res.log_lines("warn") if "the token ends in" in l]
+    success = [l for l in res.log_lines("info") if "1 lease" in l]
+    print(f"exec, token TTL 5 s, lease 1 h: {warns}, {success}")
+    assert len(warns) == 1 and "before the lease of" in warns[0], res.describe()
+    assert success and "with the token" in success[0], res.describe()
+    for lid in leases_of(bao, pki_leased):
+        vx.register(lid, lid.rsplit("/", 1)[1])
