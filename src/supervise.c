@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ struct sv {
 	char **environ_;
 	int sfd;
 
+	int ifd; /* inotify on --token-file's directory, or -1 */
 	struct proc child;
 	bool stopping;
 	bool restarting; /* the stop signal was sent for a restart */
@@ -976,14 +978,42 @@ static uint64_t next_deadline(struct sv *s)
 	return d;
 }
 
+/* --token-file's directory is watched (an agent replaces its sink by a
+ * rename): a new token is taken up at once, not at the next deadline. */
+static void watch_token_file(struct sv *s)
+{
+	s->ifd = -1;
+	const char *path = token_file(s);
+	if (!path)
+		return;
+	if (stat(path, &s->tok_file) != 0)
+		memset(&s->tok_file, 0, sizeof(s->tok_file));
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+	s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->ifd >= 0 &&
+	    inotify_add_watch(s->ifd, *dir ? dir : "/",
+	                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB) < 0) {
+		/* The once-a-second look of a dying token remains. */
+		log_debug("--token-file: cannot watch %s: %s", dir, strerror(errno));
+		close(s->ifd);
+		s->ifd = -1;
+	}
+}
+
 static void wait_event(struct sv *s)
 {
 	uint64_t now = now_ms(), d = next_deadline(s);
 	uint64_t ms = d > now ? d - now : 0;
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	struct pollfd pfd = {s->sfd, POLLIN, 0};
-	if (ppoll(&pfd, 1, &ts, NULL) > 0)
-		read_signals(s);
+	struct pollfd pfd[2] = {{s->sfd, POLLIN, 0}, {s->ifd, POLLIN, 0}};
+	if (ppoll(pfd, s->ifd >= 0 ? 2 : 1, &ts, NULL) <= 0)
+		return;
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	if (s->ifd >= 0 && (pfd[1].revents & POLLIN))
+		while (read(s->ifd, ev, sizeof(ev)) > 0)
+			; /* what changed is told by token_file_tick's stat */
+	read_signals(s);
 }
 
 /* At exit the replaced leases still waiting (for --revoke-delay, or for
@@ -1024,6 +1054,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	               .cmd = cmd,
 	               .environ_ = environ_,
 	               .sfd = -1,
+	               .ifd = -1,
 	               .child = {.cmd = cmd, .run_as = &cfg->run_as, .keep_fds = cfg->keep_fds}};
 	int r = setup_signals(&s);
 	if (r)
@@ -1039,8 +1070,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 		return r;
 	}
 	s.poll_at = now_ms() + jittered(cfg->poll_ms);
-	if (token_file(&s) && stat(token_file(&s), &s.tok_file) != 0)
-		memset(&s.tok_file, 0, sizeof(s.tok_file));
+	watch_token_file(&s);
 	warn_at_start(&s);
 	schedule_leases(&s);
 	begin_vault_work(&s);
@@ -1112,6 +1142,8 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 	}
 	drop_pending(&s);
 	http_client_free(s.reload_http);
+	if (s.ifd >= 0)
+		close(s.ifd);
 	if (!r)
 		r = s.exit_code ? s.exit_code : proc_exit_code(s.child.status);
 	/* The command has ended: only a stop signal from now on abandons what

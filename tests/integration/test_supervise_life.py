@@ -343,3 +343,122 @@ def test_exec_warns_when_the_token_ends_before_its_lease(bao, vx, pki_leased):
     assert success and "with the token" in success[0], res.describe()
     for lid in leases_of(bao, pki_leased):
         vx.register(lid, lid.rsplit("/", 1)[1])
+
+
+# ---------------------------------------------------------------------------
+# 3. recovery the moment Vault answers again; 4. revokes retried
+# ---------------------------------------------------------------------------
+
+
+def log_time(line: str) -> float:
+    """The RFC 3339 time a text log line starts with."""
+    return rfc3339(line.split(" ", 1)[0])
+
+
+def lines_with(err: str, needle: str) -> list[str]:
+    return [l for l in err.splitlines() if needle in l]
+
+
+@pytest.fixture
+def raft_bao(tmp_path):
+    b = vxlib.BaoFileServer(tmp_path / "bao", vxlib.free_port(pair=True)).start()
+    try:
+        b.initialize()
+        yield b
+    finally:
+        b.stop()
+
+
+def leased_pki_on(b, vx) -> str:
+    mount = vx.name("pki-r")
+    b.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+    b.api("POST", f"{mount}/root/generate/internal", {"common_name": "r root", "ttl": "87600h"})
+    b.api("POST", f"{mount}/roles/leased", {"allowed_domains": ["example.test"],
+                                            "allow_subdomains": True, "max_ttl": "1h",
+                                            "generate_lease": True})
+    return f"{mount}/issue/leased"
+
+
+def restart_bao(b):
+    b.start()
+    b.wait_status({503}, timeout=30)
+    b.unseal()
+    b.wait_status({200}, timeout=30)
+
+
+def test_lease_that_ended_in_an_outage_is_replaced_within_1s_of_vault_back(raft_bao, vx,
+                                                                            supervised):
+    """OpenBao (raft) stopped for 15 s while a 10 s certificate lease comes
+    due and ends: the moment it answers again ("reachable again"), the
+    replacement is fetched and the command reloaded within 1 s."""
+    b = raft_bao
+    issue = leased_pki_on(b, vx)
+    tok = b.create_token(["root"], ttl="30m")
+    vx.register(tok)
+    name = vx.name("sv")
+    b.put_kv2(name, {"pw": vx.secret("pw")})
+    crt = vx.tmp / "tls.crt"
+    # A KV secret polled every 2 s besides: whichever request finds Vault
+    # back first, the lease's replacement must not wait for its own backoff.
+    sv = supervised([*conn(b), "--supervise", "--poll", "2s", "--debounce", "100ms",
+                     "--reload-signal", "HUP", "--map", f"secret/{name}#pw=PW",
+                     "--file", f"{crt}={{{{ {issue}?common_name=a.example.test&ttl=10s#certificate }}}}"],
+                    env={"VAULT_TOKEN": tok}, watch=[crt])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    time.sleep(1)
+    b.stop()
+    time.sleep(15)
+    assert sv.proc.poll() is None, sv.describe()
+    restart_bao(b)
+    up = time.time()
+    sv.wait_for(lambda: sv.events("signal"), 40, "the reload after the outage")
+    err = sv.stderr()
+    back = lines_with(err, "Vault is reachable again")
+    fresh = lines_with(err, "fresh values")
+    assert back and fresh, sv.describe()
+    delay = log_time(fresh[0]) - log_time(back[0])
+    reload_delay = sv.events("signal")[0]["t"] - log_time(back[0])
+    print(f"outage of 15 s: 'reachable again' {log_time(back[0]) - up:.2f} s after OpenBao was "
+          f"unsealed; fresh values {delay:.2f} s and the reload {reload_delay:.2f} s after "
+          f"'reachable again'")
+    assert 0 <= delay <= 1.0, sv.describe()
+    assert len(back) == 1 and len(lines_with(err, "Vault is unavailable")) == 1, sv.describe()
+    assert sv.finish() == 0
+
+
+def test_revoke_retried_when_vault_was_unreachable(raft_bao, vx, supervised):
+    """A replaced lease whose revoke finds Vault stopped stays in the set
+    and is revoked once Vault is back (before: marked revoked, left)."""
+    b = raft_bao
+    issue = leased_pki_on(b, vx)
+    t1 = b.create_token(["root"], ttl="30m")
+    vx.register(t1)
+    tf = vx.tmp / "token"
+    tf.write_text(t1)
+    crt = vx.tmp / "tls.crt"
+    sv = supervised([*conn(b), "--token-file", tf, "--supervise", "--debounce", "100ms",
+                     "--reload-signal", "HUP", "--revoke-delay", "2s",
+                     "--file", f"{crt}={{{{ {issue}?common_name=a.example.test&ttl=1h#certificate }}}}"],
+                    watch=[crt])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    first = leases_of(b, issue)
+    assert len(first) == 1
+    # A new token in the file: the lease (made under the old one) is
+    # fetched anew, the command reloaded, the old lease revoked 2 s later.
+    t2 = b.create_token(["root"], ttl="30m")
+    vx.register(t2)
+    tf.write_text(t2)
+    sv.wait_for(lambda: sv.events("signal"), 10, "the reload under the new token")
+    b.stop()
+    time.sleep(5)  # the revoke falls in the outage
+    restart_bao(b)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and first[0] in leases_of(b, issue):
+        time.sleep(0.2)
+    left = leases_of(b, issue)
+    for lid in left + first:
+        vx.register(lid, lid.rsplit("/", 1)[1])
+    print(f"revoke during an outage: the old lease {'is gone' if first[0] not in left else 'is left'}"
+          f" after Vault came back; {len(left)} lease(s) left")
+    assert first[0] not in left and len(left) == 1, sv.describe()
+    assert sv.finish() == 0
