@@ -526,10 +526,11 @@ class FerretDB:
     through the environment (FERRETDB_SETUP_PASSWORD), not argv. Never
     without --telemetry=disable: it would try to reach its vendor."""
 
-    def __init__(self, procs: Procs, root: Path):
+    def __init__(self, procs: Procs, root: Path, host: str = "127.0.0.1", port: int | None = None):
         self.procs = procs
         self.root = root
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
 
     def start(self, username: str, pw: str):
         (self.root / "data").mkdir(parents=True, exist_ok=True)
@@ -537,11 +538,11 @@ class FerretDB:
             "ferretdb",
             [cached_build("ferretdb"), "--telemetry=disable", "--handler=sqlite",
              f"--sqlite-url=file:{self.root / 'data'}/", f"--state-dir={self.root}",
-             f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=127.0.0.1:0",
+             f"--listen-addr={self.host}:{self.port}", "--debug-addr=-",
              "--test-enable-new-auth", f"--setup-username={username}", "--setup-database=admin"],
             env=minimal_env(FERRETDB_SETUP_PASSWORD=pw),
         )
-        wait_for(lambda: port_open(self.port) or not self.proc.alive(), 30, "FerretDB")
+        wait_for(lambda: port_open(self.port, self.host) or not self.proc.alive(), 30, "FerretDB")
         if not self.proc.alive():
             raise E2EError("FerretDB exited at start (its log: logs/ferretdb.log)")
         return self

@@ -6,10 +6,15 @@
 #                  iptables rules (every container uses the host's network,
 #                  so all traffic stays on loopback), on its own socket; it
 #                  starts its own containerd under the exec root. Exports
-#                  DOCKER_HOST and DOCKER_BUILDKIT=1.
+#                  DOCKER_HOST and DOCKER_BUILDKIT=1. Its HTTP_PROXY and
+#                  HTTPS_PROXY are the registry guard
+#                  (tests/engine/registry-guard.py), which refuses every
+#                  registry request and logs it in
+#                  $ENGINE_DIR/registry-attempts.log (emptied here): no
+#                  test may ask a registry (test_zz_no_registry.py).
 #   engine_stop    removes every container of this engine, then stops
-#                  dockerd (TERM, then KILL after 30 s). Safe to call twice
-#                  and when nothing was started.
+#                  dockerd (TERM, then KILL after 30 s) and the guard. Safe
+#                  to call twice and when nothing was started.
 #
 # Debian's client is /usr/bin/docker (20.10, BuildKit built in); another
 # `docker` earlier on PATH (one that needs the buildx plugin) is never used:
@@ -17,10 +22,12 @@
 
 DOCKER=/usr/bin/docker
 ENGINE_PID=""
+GUARD_PID=""
 
 engine_start() {
 	: "${ENGINE_DIR:?}"
 	mkdir -p "$ENGINE_DIR/data"
+	local i
 	# The exec root holds containerd's socket: keep it short (a unix socket
 	# path has at most 107 bytes) and private to this tree.
 	local tag
@@ -37,12 +44,24 @@ engine_start() {
 	export DOCKER_HOST=unix://$ENGINE_SOCK DOCKER_BUILDKIT=1 DOCKER_CLI_HINTS=false
 	export DOCKER_CONFIG=$ENGINE_DIR/client-config
 	mkdir -p "$DOCKER_CONFIG"
-	dockerd --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_EXEC_ROOT" \
+	: >"$ENGINE_DIR/registry-attempts.log"
+	rm -f "$ENGINE_DIR/registry-guard.port"
+	python3 "$(dirname "${BASH_SOURCE[0]}")/registry-guard.py" "$ENGINE_DIR/registry-attempts.log" \
+		"$ENGINE_DIR/registry-guard.port" &
+	GUARD_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		[[ -s $ENGINE_DIR/registry-guard.port ]] && break
+		sleep 0.1
+	done
+	[[ -s $ENGINE_DIR/registry-guard.port ]] || { echo "the registry guard did not start" >&2; return 1; }
+	local guard
+	guard=http://127.0.0.1:$(cat "$ENGINE_DIR/registry-guard.port")
+	HTTP_PROXY=$guard HTTPS_PROXY=$guard http_proxy=$guard https_proxy=$guard NO_PROXY='' no_proxy='' \
+		dockerd --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_EXEC_ROOT" \
 		--pidfile "$ENGINE_DIR/dockerd.pid" -H "$DOCKER_HOST" \
 		--bridge=none --iptables=false --ip-masq=false --storage-driver=overlay2 \
 		>"$ENGINE_DIR/dockerd.log" 2>&1 &
 	ENGINE_PID=$!
-	local i
 	for ((i = 0; i < 120; i++)); do
 		if "$DOCKER" version >/dev/null 2>&1; then
 			echo "dockerd $("$DOCKER" version -f '{{.Server.Version}}') up (pid $ENGINE_PID, data root $ENGINE_DIR/data, $(("$i" / 2)) s)"
@@ -52,6 +71,7 @@ engine_start() {
 			echo "dockerd exited at start; its log:" >&2
 			tail -30 "$ENGINE_DIR/dockerd.log" >&2
 			ENGINE_PID=""
+GUARD_PID=""
 			return 1
 		fi
 		sleep 0.5
@@ -62,6 +82,11 @@ engine_start() {
 }
 
 engine_stop() {
+	if [[ -n $GUARD_PID ]]; then
+		kill "$GUARD_PID" 2>/dev/null || true
+		wait "$GUARD_PID" 2>/dev/null || true
+		GUARD_PID=""
+	fi
 	[[ -n $ENGINE_PID ]] || return 0
 	local ids i
 	ids=$("$DOCKER" ps -aq 2>/dev/null || true)
@@ -86,5 +111,6 @@ engine_stop() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 	ENGINE_PID=""
+GUARD_PID=""
 	echo "dockerd stopped"
 }

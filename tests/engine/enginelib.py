@@ -154,3 +154,26 @@ def loader_and_libs(binary: str) -> list[str]:
                 out.append(p)
                 break
     return out
+
+
+PERCONA = "percona/mongodb_exporter:0.43.1"  # a local stand-in, in this engine only
+
+
+def build_percona_standin(docker: Docker, ctx: Path) -> str:
+    """percona/mongodb_exporter:0.43.1 made here as Percona makes theirs
+    (their Dockerfile: FROM scratch, the CA bundle, /mongodb_exporter,
+    USER 65535:65535, EXPOSE 9216, ENTRYPOINT), from Percona's exporter
+    v0.43.1 built from the Go module proxy as their release is
+    (CGO_ENABLED=0: static; tests/e2e/mongodb-install.sh). Tagged with
+    Percona's name in this engine only. CTX: an empty directory."""
+    import e2elib  # tests/e2e, on sys.path by the tests
+
+    binary = e2elib.cached_build("mongodb_exporter")
+    assert not loader_and_libs(str(binary)), f"{binary} is not static: FROM scratch needs a static binary"
+    shutil.copy2(binary, ctx / "mongodb_exporter")
+    shutil.copy2("/etc/ssl/certs/ca-certificates.crt", ctx / "ca-certificates.crt")
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch\nUSER 65535:65535\nCOPY ca-certificates.crt /etc/ssl/certs/\n"
+        'COPY mongodb_exporter /\nEXPOSE 9216\nENTRYPOINT ["/mongodb_exporter"]\n')
+    docker.build(PERCONA, ctx, what=f"{PERCONA} (stand-in: FROM scratch, Percona's exporter from the module proxy)")
+    return PERCONA

@@ -3,8 +3,9 @@
 # Debian 12, as root. Idempotent.
 #
 #  - docker.io (Docker 20.10: dockerd, containerd, runc, and the client
-#    /usr/bin/docker with BuildKit built in) and debootstrap (the local
-#    debian:12-slim), from apt. Nothing is started here (run.sh starts its
+#    /usr/bin/docker with BuildKit built in), debootstrap (the local
+#    debian:12-slim) and busybox-static (the local stand-in for
+#    alpine:3.22), from apt. Nothing is started here (run.sh starts its
 #    own dockerd); on a machine with systemd the units apt enabled are
 #    stopped and disabled.
 #  - Docker Compose v2 as the client's CLI plugin
@@ -22,7 +23,7 @@ plugin=/usr/local/lib/docker/cli-plugins/docker-compose
 
 # shellcheck source=tests/apt-missing.sh
 . "$here/../apt-missing.sh"
-apt_install_missing docker.io debootstrap
+apt_install_missing docker.io debootstrap busybox-static
 if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
 	for u in docker.socket docker containerd; do
 		systemctl is-active -q "$u" 2>/dev/null && systemctl stop "$u"

@@ -6,10 +6,14 @@ servers, exporters and Prometheus, OpenBao's bao) and at the host's network.
 With host networking the service names resolve through extra_hosts to an
 address of their own in a loopback /24 (127.N.0.0/24, N from the engine
 directory), where each server listens on its usual
-port; no port is published. MongoDB has no Debian package: mongodb and
-mongodb-exporter are left out (a profile nothing enables) and so is their
-scrape job. Every other exporter must get its password only through
-vaultexec, and Prometheus must report up == 1 for every target."""
+port; no port is published. MongoDB has no Debian package: the mongodb
+service runs FerretDB (with SCRAM) in the stack image, and mongodb-exporter
+is built from examples/mongodb/Dockerfile as committed, on a local
+percona/mongodb_exporter:0.43.1 (enginelib.build_percona_standin). The
+vaultexec service's image is Dockerfile.alpine built on the busybox-static
+stand-in for alpine:3.22 (tests/engine/alpine-standin.sh). Every exporter
+must get its password only through vaultexec, and Prometheus must report
+up == 1 for every target (seven)."""
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +40,7 @@ EXAMPLES = E.REPO / "examples"
 COMPOSE_FILE = EXAMPLES / "docker-compose.yml"
 STACK_IMAGE = "vaultexec-stack:local"
 PROJECT = "vaultexec-engine-test"
-UNAVAILABLE = {"mongodb", "mongodb-exporter"}  # no Debian package, no registry
+MONGODB_EXPORTER_IMAGE = "vaultexec-mongodb-exporter:local"  # examples/mongodb's, built here
 # The exporters and where each one's password comes from, in its process.
 EXPORTERS = {
     "redis-exporter-1": ("redis-1", "env", "REDIS_PASSWORD"),
@@ -45,6 +49,7 @@ EXPORTERS = {
     "postgres-exporter": ("postgres", "env", "DATA_SOURCE_NAME"),
     "mysqld-exporter": ("mysql", "file", "/run/mysqld_exporter/.my.cnf"),
     "sql-exporter": ("sql-exporter", "env", "POSTGRES_DSN"),
+    "mongodb-exporter": ("mongodb", "env", "MONGODB_URI"),
 }
 
 
@@ -73,10 +78,10 @@ def override(example: dict) -> tuple[str, dict, list[str]]:
     for name in services:
         svc = example["services"][name]
         o: dict = {"network_mode": "host", "extra_hosts": hosts, "pull_policy": "never"}
-        if name in UNAVAILABLE:
-            o = {"profiles": ["unavailable-here"]}
-        elif name == "vaultexec":
-            o["image"] = "vaultexec:local"  # made by the test: no Alpine here
+        if name == "vaultexec":
+            o["image"] = "vaultexec:local"  # Dockerfile.alpine, made by the test
+        elif name == "mongodb-exporter":
+            o["image"] = MONGODB_EXPORTER_IMAGE
         else:
             o["image"] = STACK_IMAGE
         cmd = list(svc.get("command") or [])
@@ -90,8 +95,11 @@ def override(example: dict) -> tuple[str, dict, list[str]]:
             o["command"] = cmd + ["-c", f"listen_addresses={a}"]
         elif name == "mysql":
             o["command"] = cmd + [f"--bind-address={a}"]
+        elif name == "mongodb":
+            o["command"] = cmd + ["--bind_ip", a]
         elif name in EXPORTERS:
-            o["user"] = "65534:65534"  # as the upstream exporter images
+            if name != "mongodb-exporter":  # its image has Percona's user (65535)
+                o["user"] = "65534:65534"  # as the upstream exporter images
             o["command"] = [re.sub(r"^(-?-web\.listen-address=):", rf"\g<1>{a}:", c) for c in cmd]
             assert o["command"] != cmd, f"{name}: no --web.listen-address=:PORT in {cmd}"
         elif name == "prometheus":
@@ -99,14 +107,10 @@ def override(example: dict) -> tuple[str, dict, list[str]]:
             o["user"] = "65534:65534"
             o["command"] = cmd + [f"--web.listen-address={a}:9090", "--storage.tsdb.path=/prometheus"]
             o["tmpfs"] = ["/prometheus:uid=65534,gid=65534"]
-        if "ports" in svc and name not in UNAVAILABLE:
+        if "ports" in svc:
             o["ports"] = "__RESET__"
         out["services"][name] = o
     prom = yaml.safe_load(example["configs"]["prometheus"]["content"])
-    prom["scrape_configs"] = [j for j in prom["scrape_configs"]
-                              if not any(t.split(":")[0] in UNAVAILABLE
-                                         for sc in j["static_configs"] for t in sc["targets"])]
-    out["configs"] = {"prometheus": {"content": yaml.safe_dump(prom, sort_keys=False)}}
     targets = [t for j in prom["scrape_configs"] for sc in j["static_configs"] for t in sc["targets"]]
     class NoAliases(yaml.SafeDumper):
         def ignore_aliases(self, data):
@@ -124,15 +128,22 @@ def stack(docker, scratch_image, tmp_path_factory):
         shutil.copy2(Path(__file__).parent / "stack" / f, ctx / f)
     shutil.copy2(E.real_bao(), ctx / "bao")
     shutil.copy2(mysqld_exporter_bin(), ctx / "mysqld_exporter")
+    shutil.copy2(e2elib.cached_build("ferretdb"), ctx / "ferretdb")
     docker.build(STACK_IMAGE, ctx, what="the stack's local image (apt: Debian's servers, exporters, Prometheus)")
-    cp = tmp_path_factory.mktemp("vaultexec-cp")
-    # The example's `vaultexec` service copies the binary with `cp`: the
-    # Alpine image it names cannot be built here, so Debian carries it.
-    (cp / "Dockerfile").write_text(
-        f"FROM debian:12-slim\nCOPY --from={scratch_image} /vaultexec /vaultexec\nUSER 65534:65534\n"
-        'ENTRYPOINT ["/vaultexec"]\n')
-    docker.build("vaultexec:local", cp, what="vaultexec:local (debian:12-slim + /vaultexec, for the cp)")
     example = load_example()
+    # The example's `vaultexec` service, as its build section says
+    # (Dockerfile.alpine, on the local alpine:3.22 stand-in), and the
+    # mongodb-exporter service's examples/mongodb/Dockerfile on the local
+    # percona/mongodb_exporter:0.43.1 with that vaultexec image.
+    vx = example["services"]["vaultexec"]
+    assert vx["image"] == "vaultexec:local" and vx["build"]["dockerfile"] == "Dockerfile.alpine", vx
+    docker.build("vaultexec:local", (EXAMPLES / vx["build"]["context"]).resolve(), E.REPO / "Dockerfile.alpine",
+                 what="vaultexec:local (Dockerfile.alpine on the alpine:3.22 stand-in)")
+    E.build_percona_standin(docker, tmp_path_factory.mktemp("percona"))
+    mx = example["services"]["mongodb-exporter"]
+    assert mx["image"] == MONGODB_EXPORTER_IMAGE, mx
+    docker.build(MONGODB_EXPORTER_IMAGE, EXAMPLES / mx["build"]["context"],
+                 what="examples/mongodb/Dockerfile (on the local percona/mongodb_exporter:0.43.1)")
     text, addr, targets = override(example)
     ov = E.ENGINE_DIR / "compose.override.yml"
     ov.write_text("# Made by tests/engine/test_compose.py: local images, the host's network.\n" + text)
@@ -184,6 +195,14 @@ def test_prometheus_reports_every_target_up(stack):
              + (", ".join(f"{k}={v}" for k, v in sorted(last.items())) if isinstance(last, dict) else str(last)))
     assert isinstance(last, dict) and set(last) == want, (want, last)
     assert all(v == "1" for v in last.values()), last
+    # up is the scrape; each exporter's own metric says whether its login
+    # to the database worked.
+    for q, n in (("redis_up", 3), ("pg_up", 1), ("mysql_up", 1), ("mongodb_up", 1)):
+        def logged_in():
+            res = http_json(f"{prom}/api/v1/query?query={q}")["data"]["result"]
+            return len(res) == n and all(x["value"][1] == "1" for x in res)
+        e2elib.wait_for(logged_in, 60, f"{q} == 1 on {n} target(s)", interval=2)
+    E.figure("compose: redis_up, pg_up, mysql_up and mongodb_up all 1")
 
 
 def test_every_exporter_gets_its_password_only_through_vaultexec(stack, docker):
@@ -198,7 +217,9 @@ def test_every_exporter_gets_its_password_only_through_vaultexec(stack, docker):
         assert cid, f"{name}: no container"
         info = docker.inspect(cid)[0]
         assert info["Config"]["Entrypoint"] == example["services"][name]["entrypoint"]
-        assert info["Config"]["Entrypoint"][0] == "/opt/vaultexec/vaultexec"
+        # The mongodb-exporter image has vaultexec inside (COPY --from); the
+        # others mount it from the vaultexec-bin volume.
+        assert info["Config"]["Entrypoint"][0] in ("/opt/vaultexec/vaultexec", "/vaultexec")
         blob = json.dumps(info).encode()
         assert not [f for f in forms if f in blob], f"{name}: the password is in docker inspect"
         pid = info["State"]["Pid"]

@@ -1,10 +1,12 @@
 #!/bin/sh
-# What the official redis, postgres and mariadb images' docker-entrypoint.sh
-# do with the variables examples/docker-compose.yml gives them (vaultexec
-# puts the passwords there), for Debian's servers: initialise an empty data
-# directory with POSTGRES_USER/POSTGRES_PASSWORD or MARIADB_USER/
-# MARIADB_PASSWORD, then exec the server as its own user. A password is
-# never put on a command line: it goes through stdin or a 0600 file.
+# What the official redis, postgres, mariadb and mongo images'
+# docker-entrypoint.sh do with the variables examples/docker-compose.yml
+# gives them (vaultexec puts the passwords there), for Debian's servers and
+# FerretDB: initialise an empty data directory with POSTGRES_USER/
+# POSTGRES_PASSWORD, MARIADB_USER/MARIADB_PASSWORD or
+# MONGO_INITDB_ROOT_USERNAME/MONGO_INITDB_ROOT_PASSWORD, then exec the
+# server as its own user. A password is never put on a command line: it
+# goes through stdin, a 0600 file or (FerretDB) the environment.
 set -eu
 case "${1:-}" in
 redis-server)
@@ -54,6 +56,23 @@ mariadbd)
 	fi
 	unset MARIADB_PASSWORD
 	exec mariadbd --user=mysql "$@"
+	;;
+mongod)
+	# FerretDB stands in for mongod: SQLite under /data/db, the root user
+	# made at start with SCRAM (roles are not implemented in FerretDB 1.x).
+	# mongod's --bind_ip ADDR becomes its listen address. Never without
+	# --telemetry=disable: it would try to reach its vendor.
+	shift
+	bind=127.0.0.1
+	if [ "${1:-}" = --bind_ip ]; then
+		bind=$2
+		shift 2
+	fi
+	export FERRETDB_SETUP_PASSWORD="$MONGO_INITDB_ROOT_PASSWORD"
+	unset MONGO_INITDB_ROOT_PASSWORD
+	exec ferretdb --telemetry=disable --handler=sqlite --sqlite-url=file:/data/db/ --state-dir=/data/db \
+		--listen-addr="$bind:27017" --debug-addr=- --test-enable-new-auth \
+		--setup-username="$MONGO_INITDB_ROOT_USERNAME" --setup-database=admin "$@"
 	;;
 *)
 	exec "$@"
