@@ -12,9 +12,11 @@
 #   4. the arm64 build, cross-compiled, tested under qemu-aarch64;
 #   5. the whole suite again under ASan+UBSan, and valgrind on exec paths;
 #   6. the Dockerfiles linted and checked, then built and run by a real Docker
-#      engine (tests/engine/run.sh: Dockerfile.scratch, a distroless exporter
-#      extended by the README's two lines, Dockerfile.alpine's builder,
-#      examples/docker-compose.yml under Compose); clang-tidy
+#      engine that may ask no registry (tests/engine/run.sh: Dockerfile.scratch,
+#      a distroless exporter extended by the README's two lines,
+#      examples/distroless-mongodb on a local Percona image against FerretDB,
+#      Dockerfile.alpine on a local Alpine stand-in, examples/docker-compose.yml
+#      under Compose with all seven targets); clang-tidy
 #      and cppcheck; the fuzzers, 60 s each (FUZZ_SECONDS);
 #   7. the footprint benchmark (prints figures, asserts nothing);
 #   8. one closing line adding up every test: "N passed, N failed, N skipped".
