@@ -436,8 +436,10 @@ static void refresh(struct sv *s)
 	end_vault_work(s, r, "re-reading the secrets");
 	if (r == EXIT_NOPERM)
 		token_check(s);
-	if (!r)
-		rerender(s, "poll", 0);
+	if (r)
+		return;
+	log_debug("poll: the secrets were checked");
+	rerender(s, "poll", 0);
 }
 
 static void apply(struct sv *s)

@@ -55,7 +55,7 @@ export VAULTEXEC_STATIC_BIN="$root/build-static/src/vaultexec"
 python3 -m pytest tests/integration tests/e2e -q -rfEs -p no:cacheprovider \
 	--junitxml="$junit/integration.xml" "$@"
 
-step "start-up storm: 200 processes at once, with OpenBao up and coming up late"
+step "start-up storm: 200 processes at once, with OpenBao up and coming up late; 200 supervisors through an outage"
 python3 -m pytest tests/storm -q -s -rfEs -p no:cacheprovider --junitxml="$junit/storm.xml"
 
 step "arm64: cross build, unit and integration tests under qemu-aarch64"

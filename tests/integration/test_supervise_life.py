@@ -462,3 +462,23 @@ def test_revoke_retried_when_vault_was_unreachable(raft_bao, vx, supervised):
           f" after Vault came back; {len(left)} lease(s) left")
     assert first[0] not in left and len(left) == 1, sv.describe()
     assert sv.finish() == 0
+
+
+def test_same_error_at_every_poll_is_said_once(bao, vx, supervised):
+    """A read refused at every poll (the policy lost the path) is one error
+    line, not one a poll; the command keeps its values."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    tok = short_token(bao, vx, name, ttl="10m", max_ttl="1h")
+    st, js = ah.api(bao, "GET", "auth/token/lookup-self", token=tok)
+    pol = [p for p in js["data"]["policies"] if p != "default"][0]
+    sv = supervised([*conn(bao), "--supervise", "--poll", "1s", "--map", f"secret/{name}#pw=PW"],
+                    env={"VAULT_TOKEN": tok})
+    sv.wait_for(lambda: sv.starts(), what="start")
+    bao.put_policy(pol, 'path "secret/data/nothing" { capabilities = ["read"] }\n')
+    time.sleep(8)
+    denied = [l for l in sv.stderr().splitlines() if "permission denied" in l]
+    print(f"a read refused at each of 8 polls: {len(denied)} lines")
+    assert len(denied) == 1, sv.describe()
+    assert sv.proc.poll() is None and len(sv.starts()) == 1, sv.describe()
+    assert sv.finish() == 0

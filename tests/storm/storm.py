@@ -10,6 +10,10 @@ Scenarios:
         OpenBao (a persistent raft server prepared beforehand, so the secret
         is there) is started DELAY s later on that port and unsealed as soon
         as it answers.
+  outage (scenario_outage, from tests/storm/test_storm.py) N supervisors
+        (--supervise --poll 2s) through a few seconds of OpenBao stopped:
+        each does its pending poll within 1 s of its "reachable again", the
+        polls spread in time (issue 19).
 
 Every process maps its own field of secret/storm (v<i>) into STORM_VALUE and
 execs a tiny static C child (child.c) that writes the value and its start
@@ -457,6 +461,128 @@ def scenario_down(n: int, bin_: str, workdir: Path, child: Path, delay: float) -
         if storm:
             storm.kill_all()
         srv.stop()
+
+
+def scenario_outage(n: int, bin_: str, workdir: Path, outage: float) -> dict:
+    """N supervisors (--supervise --poll 2s, each with a sleeping command)
+    against a raft OpenBao that is stopped for OUTAGE seconds: when it is
+    back, each must do its pending poll within 1 s of its own "reachable
+    again", and the polls must be spread, not all in one instant."""
+    port = vxlib.free_port(pair=True)
+    srv = vxlib.BaoFileServer(workdir / "bao-raft", port)
+    procs = []
+    try:
+        srv.start()
+        srv.initialize()
+        values = {f"v{i}": f"{secrets.token_hex(10)}-{i}" for i in range(n)}
+        srv.put_kv2("storm", values)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "VAULT_TOKEN": srv.token,
+               "LC_ALL": "C"}
+        for i in range(n):
+            err = workdir / f"sv-{i}.jsonl"
+            argv = [bin_, "--addr", srv.addr, "--wait", "60s", "--supervise", "--poll", "2s",
+                    "--log-level", "debug", "--log-format", "json", "--secret", "secret/storm",
+                    "--map", f"v{i}=STORM_VALUE", "--", "sleep", "300"]
+            with open(err, "wb") as ef:
+                procs.append((subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL, stderr=ef,
+                                               start_new_session=True), err))
+
+        def events(err):
+            out = []
+            for raw in err.read_text(errors="replace").splitlines():
+                try:
+                    ev = json.loads(raw)
+                except ValueError:
+                    continue
+                out.append((_ts(ev["time"]), ev.get("msg", "")))
+            return out
+
+        def all_have(pred, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if all(pred(events(e)) for _, e in procs):
+                    return True
+                time.sleep(0.5)
+            return False
+
+        started = all_have(lambda ev: any("; supervise " in m for _, m in ev), 90)
+        srv.stop()
+        time.sleep(outage)
+        srv.start()
+        srv.wait_status({503}, timeout=30)
+        t_unseal = time.time()
+        srv.unseal()
+        srv.wait_status({200, 429}, timeout=30)
+
+        def caught_up(ev):
+            back = [t for t, m in ev if "reachable again" in m]
+            return bool(back) and any(t >= back[-1] and "poll: the secrets were checked" in m
+                                      for t, m in ev)
+
+        all_have(caught_up, 30)
+        detect, catchup, polls, missing = [], [], [], 0
+        for _, err in procs:
+            ev = events(err)
+            back = [t for t, m in ev if "reachable again" in m]
+            done = [t for t, m in ev if back and t >= back[-1] and "poll: the secrets were checked" in m]
+            if not back or not done:
+                missing += 1
+                continue
+            detect.append(back[-1] - t_unseal)
+            catchup.append(done[0] - back[-1])
+            polls.append(done[0])
+        running = sum(1 for p, _ in procs if p.poll() is None)
+        return {"scenario": f"outage of {outage:g} s under --supervise", "n": n,
+                "started": started, "running_after": running, "missing": missing,
+                "reachable_after_unseal_s": dist(detect), "poll_after_reachable_s": dist(catchup),
+                "polls_histogram_250ms": histogram(polls, t_unseal)}
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        srv.stop()
+
+
+def outage_problems(fig: dict) -> list[str]:
+    out = []
+    n = fig["n"]
+    if not fig["started"]:
+        out.append("not every supervisor started its command")
+    if fig["running_after"] != n:
+        out.append(f"only {fig['running_after']} of {n} supervisors ran through the outage")
+    if fig["missing"]:
+        out.append(f"{fig['missing']} of {n} never polled after Vault came back")
+    c = fig["poll_after_reachable_s"]
+    if c.get("n") and c["max"] > 1.0:
+        out.append(f"a pending poll came {c['max']} s after 'reachable again' (bound 1 s)")
+    h = fig["polls_histogram_250ms"]
+    if h and n >= 20 and max(k for _, k in h) > n / 2:
+        out.append("more than half the polls after the outage fell in one 250 ms bucket")
+    return out
+
+
+def print_outage(fig: dict, out=sys.stdout):
+    w = out.write
+    w(f"\n=== storm: {fig['scenario']} — {fig['n']} supervisors ===\n")
+    w(f"running through the outage: {fig['running_after']}/{fig['n']}; never polled after: "
+      f"{fig['missing']}\n")
+    for name, key in (("'reachable again' after the unseal", "reachable_after_unseal_s"),
+                      ("pending poll after 'reachable again'", "poll_after_reachable_s")):
+        x = fig[key]
+        if x.get("n"):
+            w(f"{name}: n={x['n']} min={x['min']} median={x['median']} p90={x['p90']} "
+              f"max={x['max']} (s)\n")
+    h = fig["polls_histogram_250ms"]
+    if h:
+        w("polls after the outage, 250 ms buckets (from the unseal):\n")
+        top = max(c for _, c in h) or 1
+        for start, c in h:
+            w(f"  {start:7.2f}s {c:5d} {'#' * max(1 if c else 0, round(40 * c / top))}\n")
 
 
 def run(scenarios, n, bin_, delay, keep=False) -> list[dict]:

@@ -48,3 +48,14 @@ def test_storm_openbao_down_then_up(tmp_path, child):
     # environment or a guess
     assert fig["exec_after_unseal_s"]["min"] >= 0, fig["exec_after_unseal_s"]
     assert fig["openbao_started_after_s"] >= DELAY - 0.1
+
+
+def test_storm_supervisors_through_an_outage(tmp_path):
+    """Issue 19 item 3: N supervisors, OpenBao (raft) stopped for a few
+    seconds; each does its pending poll within 1 s of 'reachable again',
+    spread across the replicas."""
+    fig = storm.scenario_outage(N, storm.vxlib.vaultexec_bin(), tmp_path,
+                                float(os.environ.get("STORM_OUTAGE", "6")))
+    storm.print_outage(fig)
+    probs = storm.outage_problems(fig)
+    assert not probs, "\n".join(probs)
