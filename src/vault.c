@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <mbedtls/platform_util.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -394,10 +395,17 @@ void vault_clean_error(const char *in, struct strbuf *out)
  * under 8 bytes is no credential): parsers quote their input cut short. */
 static bool quotes(const char *msg, const char *s)
 {
-	size_t n = strlen(s), w = n < 12 ? n : 12, mlen = strlen(msg);
-	for (size_t i = 0; n >= 8 && i + w <= n; i++)
-		if (memmem(msg, mlen, s + i, w))
+	size_t n = strlen(s), w = n < 12 ? n : 12;
+	char win[13];
+	for (size_t i = 0; n >= 8 && i + w <= n; i++) {
+		/* strstr, not memmem: musl's memmem alone is 1.2 KB. */
+		memcpy(win, s + i, w);
+		win[w] = '\0';
+		bool hit = strstr(msg, win) != NULL;
+		mbedtls_platform_zeroize(win, sizeof(win));
+		if (hit)
 			return true;
+	}
 	return false;
 }
 
