@@ -7,7 +7,10 @@ command here is a tiny static program that checks the variable and exits).
 
 For each tool that is installed it prints: binary size, start-to-exit wall
 time (median and spread over --runs), peak RSS and CPU time of the whole
-process tree.  It prints figures; it asserts nothing about speed.
+process tree.  It prints figures; it asserts nothing about speed.  The first
+row is the floor (tests/bench/floor.c: one raw loopback HTTP exchange, a
+setenv and an execve); below the table, vaultexec's exec path over the
+floor's and the system calls of both for the job (strace -f -c).
 
     python3 tests/bench/bench.py [--runs 50] [--vaultexec PATH] [--static PATH]
                                  [--supervise-seconds 60]
@@ -15,10 +18,16 @@ process tree.  It prints figures; it asserts nothing about speed.
 A second table is the resident footprint: each tool supervising a long-
 running command for --supervise-seconds (0 skips it), sampled from /proc:
 RSS at the end, peak RSS (VmHWM) and CPU time of the supervisor process
-alone (not the command).  vaultexec --supervise keeps one PKI certificate
-lease of 20 s fresh (fetched again at 85-90% of its life, reload signal)
-and renews a 15 s token, polling KV every 5 s; the OpenBao agent in exec
-mode keeps the same KV secret in the environment of the same command.
+alone (not the command), and the requests it made (OpenBao's audit log).
+First the same job for all four supervisors: one KV v2 secret in the
+command's environment, read every 5 s, and one renewable 15 s token kept
+alive (the agent: static_secret_render_interval 5 s; envconsul: its default
+lease duration for lease-less secrets set to 5 s).  Then vaultexec's full
+job: the same plus a PKI certificate lease of 20 s written to a file (fetched
+again at 85-90% of its life, reload signal).
+
+Last, the size table: bytes per component of the static binaries (x86_64
+and, when built, arm64) from their link maps (tests/static/size-report.py).
 
 Peers are measured when found on PATH or in --peers-dir:
   envconsul  go install github.com/hashicorp/envconsul@latest
@@ -43,7 +52,8 @@ import time
 import urllib.request
 import json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
 import vxtest  # noqa: E402  (the one OpenBao binary lookup of the test suites)
 
@@ -109,8 +119,14 @@ def start_bao(tmp):
     token = "bench-" + secrets.token_hex(8)
     addr = f"http://127.0.0.1:{port}"
     log = open(os.path.join(tmp, "bao.log"), "w")
+    # A file audit device (OpenBao takes them only from its configuration)
+    # counts the requests of each supervisor in the resident table.
+    hcl = os.path.join(tmp, "audit.hcl")
+    with open(hcl, "w") as f:
+        f.write(f'audit "file" "bench" {{\n  options {{\n    file_path = "{tmp}/audit.log"\n'
+                f'    hmac_accessor = "false"\n  }}\n}}\n')
     proc = subprocess.Popen(["bao", "server", "-dev", f"-dev-root-token-id={token}",
-                             f"-dev-listen-address=127.0.0.1:{port}"],
+                             f"-dev-listen-address=127.0.0.1:{port}", f"-config={hcl}"],
                             stdout=log, stderr=subprocess.STDOUT,
                             env=dict(os.environ, HOME=tmp), start_new_session=True)
     for _ in range(200):
@@ -225,7 +241,10 @@ def main():
         api(addr, token, "POST", "secret/data/redis-1", {"data": {"password": password}})
         cc = shutil.which("musl-gcc") or "cc"
         built = {}
-        for name, src in (("check", CHECKER_C), ("runner", RUNNER_C), ("sleeper", SLEEPER_C)):
+        with open(os.path.join(HERE, "floor.c")) as f:
+            floor_c = f.read()
+        for name, src in (("check", CHECKER_C), ("runner", RUNNER_C), ("sleeper", SLEEPER_C),
+                          ("floor", floor_c)):
             built[name] = os.path.join(tmp, name)
             with open(built[name] + ".c", "w") as f:
                 f.write(src)
@@ -246,10 +265,14 @@ def main():
             rows.append((name, binsize if binsize is not None else size_of(binary),
                          res if res else err))
 
+        vx_static_cmd = [args.static, "--service", "redis-1", "--map", "password=REDIS_PASSWORD",
+                         "--log-level", "warn", "--", checker, password]
+        floor_cmd = [built["floor"], "secret/data/redis-1", "password", "REDIS_PASSWORD", checker,
+                     password]
+        row("floor (tests/bench/floor.c)", built["floor"], floor_cmd)
         for label, path in (("vaultexec (static)", args.static), ("vaultexec (dynamic)", args.vaultexec)):
             if os.access(path, os.X_OK):
-                row(label, path, [path, "--service", "redis-1", "--map", "password=REDIS_PASSWORD",
-                                  "--log-level", "warn", "--", checker, password])
+                row(label, path, [path] + vx_static_cmd[1:])
 
         # The same binary under the name vault-env, with vault-env's inputs.
         if os.access(args.static, os.X_OK):
@@ -304,12 +327,64 @@ def main():
             print(f"| {name:38} | {sz:>9} | {statistics.median(walls):9.1f} | "
                   f"{q[0]:6.1f}-{q[-1]:<6.1f} | {statistics.median(rss) / 1024:6.1f} MiB | "
                   f"{statistics.median(cpu):7.1f} |")
+        floor_ratio(rows, runner, env, vx_static_cmd, floor_cmd, tmp)
         if args.supervise_seconds > 0:
             supervise_table(args, tmp, addr, token, env, built["sleeper"], bao_bin)
+        size_table(args)
     finally:
         os.killpg(bao.pid, signal.SIGTERM)
         bao.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def strace_counts(cmd, env, tmp):
+    """{syscall: calls} of one run of cmd and its children (strace -f -c)."""
+    out = os.path.join(tmp, "strace.out")
+    subprocess.run(["strace", "-f", "-c", "-o", out, *cmd], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            p = line.split()
+            if len(p) in (5, 6) and p[0][0].isdigit() and p[-1] != "total":
+                counts[p[-1]] = int(p[3])
+    return counts
+
+
+def floor_ratio(rows, runner, env, vx_cmd, floor_cmd, tmp):
+    """vaultexec's exec path over the floor's (medians of the same runs),
+    and the system calls each makes for the job (the checker's included in
+    both)."""
+    res = {name: r for name, _, r in rows if isinstance(r, tuple)}
+    vx, fl = res.get("vaultexec (static)"), res.get("floor (tests/bench/floor.c)")
+    if not vx or not fl:
+        return
+    wall = statistics.median(vx[0]) / statistics.median(fl[0])
+    cpu = statistics.median(vx[2]) / max(statistics.median(fl[2]), 1e-3)
+    print(f"\nexec path over the floor (medians): wall {wall:.2f}x, CPU {cpu:.2f}x")
+    if not shutil.which("strace"):
+        print("(strace not installed: no system call counts)")
+        return
+    v, f = strace_counts(vx_cmd, env, tmp), strace_counts(floor_cmd, env, tmp)
+    print(f"system calls for the job (strace -f -c, one run, the checker included): "
+          f"vaultexec {sum(v.values())}, floor {sum(f.values())}")
+    print_header(f"| {'system call':22} | {'vaultexec':>9} | {'floor':>5} |")
+    for name in sorted(set(v) | set(f), key=lambda n: (-(v.get(n, 0) - f.get(n, 0)), n)):
+        print(f"| {name:22} | {v.get(name, 0):9} | {f.get(name, 0):5} |")
+
+
+def size_table(args):
+    """Bytes per component of the static binaries, from their link maps
+    (tests/static/size-report.py --components)."""
+    dirs = [d for d in (os.path.dirname(os.path.dirname(args.static)),
+                        os.path.join(ROOT, "build-static-arm64"))
+            if os.path.exists(os.path.join(d, "build.ninja"))]
+    if not dirs:
+        return
+    print()
+    sys.stdout.flush()
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "static", "size-report.py"),
+                    "--components", *dirs], check=False)
 
 
 def agent_setup(tmp, addr, token, bao_bin, name, command, restart):
@@ -320,6 +395,7 @@ def agent_setup(tmp, addr, token, bao_bin, name, command, restart):
     with open(conf, "w") as f:
         f.write(textwrap.dedent(f"""\
             vault {{ address = "{addr}" }}
+            template_config {{ static_secret_render_interval = "5s" }}
             auto_auth {{
               method "token_file" {{ config = {{ token_file_path = "{tmp}/token" }} }}
             }}
@@ -339,51 +415,100 @@ def agent_setup(tmp, addr, token, bao_bin, name, command, restart):
 
 
 def supervise_table(args, tmp, addr, token, env, sleeper, bao_bin):
+    """The resident table.  The same job for all four supervisors: keep one
+    KV v2 secret in the command's environment, read every 5 s, and one
+    renewable 15 s token alive.  Then vaultexec's full job beside it.
+    Every tool gets its own token, so OpenBao's audit log says how many
+    requests each one made."""
+    audit = os.path.join(tmp, "audit.log")
     api(addr, token, "POST", "sys/mounts/pki", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
     api(addr, token, "POST", "pki/root/generate/internal", {"common_name": "bench", "ttl": "87600h"})
     api(addr, token, "POST", "pki/roles/leased", {"allowed_domains": ["bench.test"], "allow_subdomains": True,
                                                   "max_ttl": "1h", "generate_lease": True})
-    short = json.loads(api(addr, token, "POST", "auth/token/create", {"policies": ["root"], "ttl": "15s"}))
-    stok = short["auth"]["client_token"]
+
+    def short_token():
+        auth = json.loads(api(addr, token, "POST", "auth/token/create",
+                              {"policies": ["root"], "ttl": "15s"}))["auth"]
+        return auth["client_token"], auth["accessor"]
+
     rows = []
+
+    def run(label, binary, cmd, extra_env=None, token_file=None):
+        if binary is None:
+            rows.append((label, None, "not installed", None))
+            return
+        tok, accessor = short_token()
+        if token_file:
+            with open(token_file, "w") as f:
+                f.write(tok)
+        res, err = resident(cmd, dict(env, VAULT_TOKEN=tok, **(extra_env or {})), args.supervise_seconds)
+        rows.append((label, size_of(binary), res or err, accessor))
+
+    kv = ["--service", "redis-1", "--map", "password=REDIS_PASSWORD"]
+    if os.access(args.static, os.X_OK):
+        run("vaultexec --supervise (static)", args.static,
+            [args.static, "--supervise", "--poll", "5s", *kv, "--", sleeper])
+    ec = find("envconsul", args.peers_dir)
+    conf = os.path.join(tmp, "envconsul.hcl")
+    with open(conf, "w") as f:
+        # A KV v2 secret has no lease: envconsul reads it again after
+        # default_lease_duration times the threshold (1.0 -> 4.75-5 s).
+        f.write('vault {\n  default_lease_duration = "5s"\n  lease_renewal_threshold = 1.0\n}\n')
+    run("envconsul", ec, [ec, "-config", conf, "-no-prefix", "-upcase", "-secret", "secret/redis-1",
+                          "-log-level", "err", sleeper] if ec else None)
+    ve = find("vault-env", args.peers_dir)
+    run("bank-vaults vault-env daemon mode", ve, [ve, sleeper] if ve else None,
+        {"REDIS_PASSWORD": "vault:secret/data/redis-1#password", "VAULT_ENV_DAEMON": "true",
+         "VAULT_LOG_LEVEL": "error"})
+    agent = None
+    if bao_bin:
+        conf, agent = agent_setup(tmp, addr, token, bao_bin, "agent-resident.hcl", [sleeper], "always")
+        run("OpenBao agent exec mode", agent, [agent, "agent", "-config", conf, "-log-level", "error"],
+            token_file=os.path.join(tmp, "token"))
+    equal = len(rows)
     crt = os.path.join(tmp, "tls.crt")
     for label, path in (("vaultexec --supervise (static)", args.static),
                         ("vaultexec --supervise (dynamic)", args.vaultexec)):
         if os.access(path, os.X_OK):
-            res, err = resident([path, "--supervise", "--poll", "5s", "--reload-signal", "HUP",
-                                 "--service", "redis-1", "--map", "password=REDIS_PASSWORD",
-                                 "--file", f"{crt}={{{{ pki/issue/leased?common_name=a.bench.test&ttl=20s#certificate }}}}",
-                                 "--", sleeper], dict(env, VAULT_TOKEN=stok), args.supervise_seconds)
-            rows.append((label, size_of(path), res or err))
-    for name in ("envconsul", "vault-env"):
-        p = find(name, args.peers_dir)
-        if p is None:
-            rows.append((name if name == "envconsul" else "bank-vaults vault-env daemon mode", None,
-                         "not installed"))
-        elif name == "envconsul":
-            res, err = resident([p, "-no-prefix", "-upcase", "-secret", "secret/redis-1", "-log-level", "err",
-                                 sleeper], env, args.supervise_seconds)
-            rows.append(("envconsul", size_of(p), res or err))
-        else:
-            res, err = resident([p, sleeper], dict(env, REDIS_PASSWORD="vault:secret/data/redis-1#password",
-                                                   VAULT_ENV_DAEMON="true", VAULT_LOG_LEVEL="error"),
-                                args.supervise_seconds)
-            rows.append(("bank-vaults vault-env daemon mode", size_of(p), res or err))
-    if bao_bin:
-        conf, real = agent_setup(tmp, addr, token, bao_bin, "agent-resident.hcl", [sleeper], "always")
-        res, err = resident([real, "agent", "-config", conf, "-log-level", "error"], env,
-                            args.supervise_seconds)
-        rows.append(("OpenBao agent exec mode", size_of(real), res or err))
-    print(f"\nresident footprint over {args.supervise_seconds} s (the supervisor process alone)\n")
-    print_header(f"| {'tool':38} | {'binary':>9} | {'RSS':>9} | {'peak RSS':>9} | {'CPU ms':>7} |")
-    for name, size, res in rows:
+            run(label, path, [path, "--supervise", "--poll", "5s", "--reload-signal", "HUP", *kv,
+                              "--file", f"{crt}={{{{ pki/issue/leased?common_name=a.bench.test&ttl=20s#certificate }}}}",
+                              "--", sleeper])
+    requests = audit_counts(audit)
+
+    print(f"\nresident footprint over {args.supervise_seconds} s (the supervisor process alone; "
+          f"requests: OpenBao's audit log, settle time included)\n")
+    print_header(f"| {'tool':38} | {'binary':>9} | {'RSS':>9} | {'peak RSS':>9} | {'CPU ms':>7} | {'requests':>8} |")
+    for i, (name, size, res, accessor) in enumerate(rows):
+        if i == 0:
+            print(f"| {'same job: KV v2 every 5 s + a 15 s token':38} | {'':>9} | {'':>9} | {'':>9} | {'':>7} | {'':>8} |")
+        if i == equal:
+            print(f"| {'full job: + PKI lease of 20 s (file)':38} | {'':>9} | {'':>9} | {'':>9} | {'':>7} | {'':>8} |")
         if not isinstance(res, tuple):
-            print(f"| {name:38} | {'':>9} | {res:>9} | {'':>9} | {'':>7} |")
+            print(f"| {name:38} | {'':>9} | {res:>9} | {'':>9} | {'':>7} | {'':>8} |")
             continue
         rss, hwm, cpu = res
-        sz = size_text(size)
-        print(f"| {name:38} | {sz:>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | {cpu:7.1f} |")
+        print(f"| {name:38} | {size_text(size):>9} | {rss / 1024:5.1f} MiB | {hwm / 1024:5.1f} MiB | "
+              f"{cpu:7.1f} | {requests.get(accessor, 0):8} |")
+    same = {name: res for name, _, res, _ in rows[:equal] if isinstance(res, tuple)}
+    vx, ag = same.get("vaultexec --supervise (static)"), same.get("OpenBao agent exec mode")
+    if vx and ag:
+        print(f"\nsame job, vaultexec (static) against the agent: CPU {vx[2] / max(ag[2], 1e-3):.2f} of "
+              f"the agent's (goal <= 0.20), RSS {vx[0] / 1024:.2f} MiB (goal <= 1 MiB)")
 
+
+def audit_counts(path):
+    """Requests per token accessor in an OpenBao file audit log."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                e = json.loads(line)
+                acc = (e.get("auth") or {}).get("accessor")
+                if e.get("type") == "response" and acc:
+                    counts[acc] = counts.get(acc, 0) + 1
+    except OSError:
+        pass
+    return counts
 
 if __name__ == "__main__":
     main()
