@@ -380,13 +380,24 @@ enum http_status http_request(struct http_client *c, const char *method, const c
 		snprintf(err, errlen, "abandoned");
 		return HTTP_E_ABANDONED;
 	}
+#if LIBCURL_VERSION_NUM >= 0x080100
+	/* One handle reset between requests: a fresh one would also build
+	 * and tear down curl_easy_perform's multi handle (an eventfd, its
+	 * hash tables) every time. */
+	if (c->curl)
+		curl_easy_reset(c->curl);
+	else
+		c->curl = curl_easy_init();
+#else
 	/* A fresh handle per request, not curl_easy_reset: libcurl before
 	 * 8.1.0 keeps a pointer to the previous response's last header and
 	 * follows it when the next response opens with a folded header line,
 	 * a use after free any server can trigger (curl#11101; found by
 	 * tests/fuzz/fuzz_http).  The share still reuses connections. */
 	curl_easy_cleanup(c->curl);
-	h = c->curl = curl_easy_init();
+	c->curl = curl_easy_init();
+#endif
+	h = c->curl;
 	if (!h) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		return HTTP_E_OTHER;
