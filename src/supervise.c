@@ -1005,6 +1005,9 @@ static void watch_token_file(struct sv *s)
 
 static void wait_event(struct sv *s)
 {
+	/* An abandoned request made its failure lines quiet (interrupted());
+	 * what comes next (the command's end) is said again. */
+	log_quiet(false);
 	uint64_t now = now_ms(), d = next_deadline(s);
 	uint64_t ms = d > now ? d - now : 0;
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
