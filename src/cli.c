@@ -382,7 +382,7 @@ static const struct opt_def opts[] = {
      .arg = "USER[:GROUP]",
      .section = "Command",
      .help = "run the command (only) as USER, numeric or from /etc/passwd, and GROUP (else "
-             "the user's); supplementary groups are dropped; needs root"},
+             "the user's); supplementary groups are dropped, HOME is the user's; needs root"},
     {.name = "keep-fds",
      .kind = K_CUSTOM,
      .fn = set_keep_fds,
@@ -1336,6 +1336,7 @@ void config_free(struct config *cfg)
 	}
 	/* What the custom options and the token fallback own. */
 	secure_free_str(cfg->token);
+	free(cfg->run_as.home);
 	free(cfg->default_path);
 	free(cfg->service);
 	free(cfg->kv_mount);

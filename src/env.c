@@ -26,6 +26,9 @@ bool env_withheld(const char *name, size_t n, const struct config *cfg,
 		return true;
 	if (n >= 10 && memcmp(name, "VAULTEXEC_", 10) == 0)
 		return true;
+	/* --user sets the user's own, as su-exec does. */
+	if (cfg->run_as.set && name_is(name, n, "HOME"))
+		return true;
 	/* --keep-fds sets its own (the command's pid, not the one systemd
 	 * started); without it an inherited pair passes as it is. */
 	if (cfg->keep_fds && (name_is(name, n, "LISTEN_FDS") || name_is(name, n, "LISTEN_PID")))
@@ -51,7 +54,7 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 	size_t ninh = 0;
 	while (inherited && inherited[ninh])
 		ninh++;
-	char **envp = xcalloc(ninh + nvars + 4, sizeof(*envp));
+	char **envp = xcalloc(ninh + nvars + 5, sizeof(*envp));
 	size_t k = 0;
 	for (size_t i = 0; i < ninh; i++) {
 		const char *e = inherited[i];
@@ -81,6 +84,8 @@ char **env_build(char **inherited, const struct config *cfg, const char *const *
 	}
 	if (cfg->token_to_env && token)
 		envp[k++] = xasprintf("VAULT_TOKEN=%s", token);
+	if (cfg->run_as.set)
+		envp[k++] = xasprintf("HOME=%s", cfg->run_as.home ? cfg->run_as.home : "/");
 	if (cfg->keep_fds) {
 		envp[k++] = xasprintf("LISTEN_FDS=%u", cfg->keep_fds);
 		/* Room for any pid: exec_set_listen_pid writes it in place. */

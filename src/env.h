@@ -15,7 +15,8 @@
 bool env_withheld(const char *name, size_t n, const struct config *cfg,
                   const char *const *method_scrub);
 
-/* A NULL-terminated "NAME=VALUE" array.  With cfg->keep_fds it holds
+/* A NULL-terminated "NAME=VALUE" array.  With --user HOME is the user's
+ * (cfg->run_as.home).  With cfg->keep_fds it holds
  * LISTEN_FDS and a LISTEN_PID for exec_set_listen_pid to fill in.  Warns when a rendered variable
  * replaces an inherited one.  token: the Vault token, handed on as
  * VAULT_TOKEN when cfg->token_to_env (vault-env's VAULT_TOKEN=vault:login).

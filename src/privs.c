@@ -33,10 +33,11 @@ void privs_harden(void)
 }
 
 /* The record of an /etc/passwd or /etc/group file whose name (field 1) is
- * name, or whose id (field 3) is id when name is NULL: field 3 into *id,
- * field 4 into *gid (passwd).  Returns 0, -1 when there is none, -2 when
- * the file cannot be read (errno). */
-static int etc_find(const char *path, const char *name, uint64_t *id, uint64_t *gid)
+ * name, or whose id (field 3) is id when name is NULL: field 3 into *id;
+ * for passwd (gid not NULL) field 4 into *gid and the home directory
+ * (field 6, allocated) into *home.  Returns 0, -1 when there is none, -2
+ * when the file cannot be read (errno). */
+static int etc_find(const char *path, const char *name, uint64_t *id, uint64_t *gid, char **home)
 {
 	char *text;
 	size_t len;
@@ -47,8 +48,8 @@ static int etc_find(const char *path, const char *name, uint64_t *id, uint64_t *
 		char *end = line + strcspn(line, "\n");
 		char *next = *end ? end + 1 : end;
 		*end = '\0';
-		char *f[4] = {line, NULL, NULL, NULL};
-		for (int i = 1; i < 4 && f[i - 1]; i++) {
+		char *f[7] = {line};
+		for (int i = 1; i < 7 && f[i - 1]; i++) {
 			char *c = strchr(f[i - 1], ':');
 			if (c) {
 				*c = '\0';
@@ -57,14 +58,14 @@ static int etc_find(const char *path, const char *name, uint64_t *id, uint64_t *
 		}
 		uint64_t v, g = 0;
 		bool ok = f[2] && parse_u64(f[2], 0, UINT32_MAX - 1, &v) == 0;
-		if (f[3] && gid) {
-			f[3][strcspn(f[3], ":")] = '\0';
-			ok = ok && parse_u64(f[3], 0, UINT32_MAX - 1, &g) == 0;
-		}
+		if (gid)
+			ok = ok && f[3] && parse_u64(f[3], 0, UINT32_MAX - 1, &g) == 0;
 		if (ok && (name ? strcmp(f[0], name) == 0 : v == *id)) {
 			*id = v;
-			if (gid)
+			if (gid) {
 				*gid = g;
+				*home = xstrdup(f[5] && *f[5] ? f[5] : "/");
+			}
 			r = 0;
 		}
 		line = next;
@@ -75,7 +76,7 @@ static int etc_find(const char *path, const char *name, uint64_t *id, uint64_t *
 
 /* One half of USER[:GROUP]: a number, or a name found in path. */
 static int resolve(const char *path, const char *what, const char *s, uint64_t *id, uint64_t *gid,
-                   bool *found, char *err, size_t errlen)
+                   char **home, bool *found, char *err, size_t errlen)
 {
 	*found = false;
 	if (!*s) {
@@ -83,7 +84,7 @@ static int resolve(const char *path, const char *what, const char *s, uint64_t *
 		return -1;
 	}
 	bool numeric = parse_u64(s, 0, UINT32_MAX - 1, id) == 0;
-	int r = etc_find(path, numeric ? NULL : s, id, gid);
+	int r = etc_find(path, numeric ? NULL : s, id, gid, home);
 	*found = r == 0;
 	if (numeric || r == 0)
 		return 0;
@@ -101,18 +102,22 @@ int privs_parse_user(const char *spec, const char *passwd, const char *group, st
 {
 	const char *colon = strchr(spec, ':');
 	_cleanup_free_ char *user = colon ? xstrndup(spec, (size_t)(colon - spec)) : xstrdup(spec);
+	_cleanup_free_ char *home = NULL;
 	uint64_t uid, gid = 0;
 	bool in_passwd;
-	if (resolve(passwd, "user", user, &uid, &gid, &in_passwd, err, errlen) < 0)
+	if (resolve(passwd, "user", user, &uid, &gid, &home, &in_passwd, err, errlen) < 0)
 		return -1;
 	if (colon) {
 		bool in_group;
-		if (resolve(group, "group", colon + 1, &gid, NULL, &in_group, err, errlen) < 0)
+		if (resolve(group, "group", colon + 1, &gid, NULL, NULL, &in_group, err, errlen) <
+		    0)
 			return -1;
 	} else if (!in_passwd) {
 		gid = uid; /* a bare number: its own group, never root's */
 	}
-	*out = (struct runas){true, (uid_t)uid, (gid_t)gid};
+	free(out->home);
+	*out = (struct runas){true, (uid_t)uid, (gid_t)gid,
+	                      home ? steal_pointer(&home) : xstrdup("/")};
 	return 0;
 }
 

@@ -16,6 +16,7 @@ struct runas {
 	bool set;
 	uid_t uid;
 	gid_t gid;
+	char *home; /* the user's home in /etc/passwd, else "/": the command's HOME */
 };
 
 /* First thing in main: PR_SET_DUMPABLE 0 and a core size limit of 0 (the
@@ -25,7 +26,9 @@ void privs_harden(void);
 /* USER[:GROUP]: numbers, or names from /etc/passwd and /etc/group (read by
  * hand: a static binary has no NSS).  Without GROUP the group is the
  * user's in /etc/passwd, or for a number it has no entry for, the same
- * number (never ours).  Returns 0, or -1 with a reason in err. */
+ * number (never ours).  out->home (freed first, then allocated) is the
+ * user's home directory, "/" without one.  Returns 0, or -1 with a reason
+ * in err. */
 int privs_parse_user(const char *spec, const char *passwd, const char *group, struct runas *out,
                      char *err, size_t errlen);
 

@@ -6,7 +6,7 @@ would, for test_privs.py.
 
 Writes OUTDIR/report.json: its own uid, gid, supplementary groups,
 dumpable flag (prctl PR_GET_DUMPABLE), RLIMIT_CORE soft limit, its pid,
-LISTEN_FDS/LISTEN_PID and which of fds 3..9 are open; for its parent
+HOME, LISTEN_FDS/LISTEN_PID and which of fds 3..9 are open; for its parent
 whether /proc/PPID/environ and /proc/PPID/mem could be read and whether
 kill(PPID, 0) is allowed.  What it could read of the parent goes, raw, to
 OUTDIR/environ.bin and OUTDIR/mem.bin (every readable mapping, each at
@@ -88,6 +88,7 @@ def main():
         "groups": sorted(os.getgroups()),
         "dumpable": libc.prctl(3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
         "core_soft": resource.getrlimit(resource.RLIMIT_CORE)[0],
+        "home": os.environ.get("HOME"),
         "listen_fds": os.environ.get("LISTEN_FDS"),
         "listen_pid": os.environ.get("LISTEN_PID"),
         "open_fds": open_fds,

@@ -51,6 +51,7 @@ def shared(tmp_path):
     """A directory uid 65534 can write (pytest's own is 0700 root)."""
     d = Path(tempfile.mkdtemp(prefix="vx-privs-"))
     os.chown(d, NOBODY, NOBODY)
+    d.chmod(0o755)  # other uids (--user 4242) reach their own subdirectory
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -285,21 +286,26 @@ def root_token_file(d: Path, tok: str) -> str:
 
 
 @pytest.mark.parametrize("mode", ["exec", "supervise"])
-@pytest.mark.parametrize("user,gid", [("nobody", NOBODY), ("65534:daemon", 1)])
-def test_user_runs_the_command_only_as_that_user(bao, vx, shared, runs, mode, user, gid):
+@pytest.mark.parametrize("user,uid,gid,home", [
+    ("nobody", NOBODY, NOBODY, "/nonexistent"),
+    ("65534:daemon", NOBODY, 1, "/nonexistent"),
+    ("4242", 4242, 4242, "/"),  # no /etc/passwd entry: its own group, HOME=/
+])
+def test_user_runs_the_command_only_as_that_user(bao, vx, shared, runs, mode, user, uid, gid, home):
     name, val, pol = app_secret(bao, vx)
     tok = bao.create_token([pol])
     vx.register(tok)
     out = shared / "out"
     out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    os.chown(out, uid, gid)
     dest = shared / "conf" / "app.conf"
     dest.parent.mkdir()
     sink = shared / "sink"
     sv = ["--supervise"] if mode == "supervise" else []
-    r = Run(vx, out, [*conn(bao), *sv, "--user", user, "--token-file", root_token_file(shared, tok),
+    r = Run(vx, out, [*conn(bao), *sv, "--token-file", root_token_file(shared, tok),
                       "--token-sink", sink, "--service", name, "--map", "pw=PW",
-                      "--file", f"{dest}={{{{ pw }}}}"], wait=mode == "supervise")
+                      "--file", f"{dest}={{{{ pw }}}}"], env={"VAULTEXEC_USER": user},
+            wait=mode == "supervise")
     runs.append(r)
     rep = r.report()
     if mode == "supervise":
@@ -308,11 +314,12 @@ def test_user_runs_the_command_only_as_that_user(bao, vx, shared, runs, mode, us
         assert rep["signal"].startswith("refused"), rep
         assert rep["environ"].startswith("denied") and rep["mem"].startswith("denied"), rep
     assert r.finish() == 0, r.describe()
-    assert (rep["uid"], rep["euid"], rep["gid"], rep["egid"]) == (NOBODY, NOBODY, gid, gid), rep
+    assert (rep["uid"], rep["euid"], rep["gid"], rep["egid"]) == (uid, uid, gid, gid), rep
     assert rep["groups"] == [], rep  # supplementary groups dropped
+    assert rep["home"] == home, rep  # HOME is the user's, as su-exec sets it
     for p in (dest, sink):
         st = p.stat()
-        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (NOBODY, gid, 0o600), p
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o600), p
     assert dest.read_text() == val
 
 

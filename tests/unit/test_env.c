@@ -157,6 +157,10 @@ static void test_listen_fds(void)
 	cfg.keep_fds = 0;
 	is_str(B(L("LISTEN_FDS=9", "LISTEN_PID=1"), &cfg, NULL, NULL, 0),
 	       "LISTEN_FDS=9|LISTEN_PID=1", "without --keep-fds an inherited pair passes as it is");
+	char home[] = "/home/app";
+	cfg.run_as = (struct runas){true, 1000, 1000, home};
+	is_str(B(L("HOME=/root", "A=1"), &cfg, NULL, NULL, 0), "A=1|HOME=/home/app",
+	       "--user: HOME is the user's");
 }
 
 /* The credential variables: moved to the heap for the run, zeroed in the

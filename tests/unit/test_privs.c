@@ -24,6 +24,7 @@ static struct runas ra;
 static const char *U(const char *spec)
 {
 	static char buf[340];
+	free(ra.home);
 	memset(&ra, 0, sizeof(ra));
 	if (privs_parse_user(spec, passwd, group, &ra, err, sizeof(err)) < 0)
 		snprintf(buf, sizeof(buf), "error: %s", err);
@@ -43,9 +44,12 @@ int main(void)
 
 	is_str(U("app"), "1000:1001", "a name: its uid and group from passwd");
 	ok(ra.set, "set");
+	is_str(ra.home, "/home/app", "and its home");
 	is_str(U("1000"), "1000:1001", "a number with an entry: the entry's group");
 	is_str(U("4242"), "4242:4242", "a number without one: the same number, never root's");
+	is_str(ra.home, "/", "and / as its home");
 	is_str(U("nobody"), "65534:65534", "the last line without a newline");
+	is_str(ra.home, "/nonexistent", "its home");
 	is_str(U("app:staff"), "1000:50", "a group name");
 	is_str(U("app:7"), "1000:7", "a group number");
 	is_str(U("4242:4243"), "4242:4243", "both numbers");
@@ -62,9 +66,10 @@ int main(void)
 
 	struct runas none = {0};
 	is_int(privs_check(&none), 0, "no --user: nothing to check");
-	struct runas self = {true, getuid(), getgid()};
+	struct runas self = {true, getuid(), getgid(), NULL};
 	if (geteuid() != 0 || getuid() == 0)
 		is_int(privs_check(&self), 0, "switching to what we are is always possible");
 	unlink(passwd);
+	free(ra.home);
 	return tap_done();
 }
