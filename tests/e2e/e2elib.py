@@ -416,9 +416,19 @@ class Postgres:
                 f"unix_socket_directories = '{self.root}'\nfsync = off\n"
                 "log_connections = on\nshared_buffers = 16MB\nmax_connections = 40\n"
             )
+        return self.run_server()
+
+    def run_server(self):
         self.proc = self.procs.start("postgres", [PG_BIN / "postgres", "-D", self.data], user="postgres")
         wait_for(lambda: self.sql("SELECT 1").returncode == 0, 30, "PostgreSQL")
         return self
+
+    def restart(self, down_s: float = 0):
+        """Stops the server (a fast shutdown: sessions are ended), waits
+        DOWN_S and starts it again on the same data and port."""
+        self.proc.stop()
+        time.sleep(down_s)
+        return self.run_server()
 
     def sql(self, text: str) -> subprocess.CompletedProcess:
         return run(
@@ -429,11 +439,12 @@ class Postgres:
         )
 
     def vault_engine(self, bao, leaks, mount: str, config: str, role: str, ttl: str, max_ttl: str,
-                     tag: str) -> None:
+                     tag: str, more_roles: tuple = ()) -> None:
         """OpenBao's database engine at MOUNT managing this server: an admin
         role 'vaultadmin' with a fresh password (registered as a leak), the
         connection CONFIG, and ROLE handing out pg_monitor users named v-...
-        valid for TTL (at most MAX_TTL)."""
+        valid for TTL (at most MAX_TTL).  MORE_ROLES may use CONFIG too
+        (static roles the caller sets up)."""
         admin_pw = password(tag, drop="'\\{}")
         leaks.register(tag, admin_pw)
         q = admin_pw.replace("'", "''")
@@ -443,7 +454,7 @@ class Postgres:
         bao.api("POST", f"{mount}/config/{config}", {
             "plugin_name": "postgresql-database-plugin",
             "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{self.port}/postgres?sslmode=disable",
-            "username": "vaultadmin", "password": admin_pw, "allowed_roles": [role],
+            "username": "vaultadmin", "password": admin_pw, "allowed_roles": [role, *more_roles],
         })
         bao.api("POST", f"{mount}/roles/{role}", {
             "db_name": config, "default_ttl": ttl, "max_ttl": max_ttl,
