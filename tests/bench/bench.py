@@ -13,7 +13,7 @@ setenv and an execve); below the table, vaultexec's exec path over the
 floor's and the system calls of both for the job (strace -f -c).
 
     python3 tests/bench/bench.py [--runs 50] [--vaultexec PATH] [--static PATH]
-                                 [--supervise-seconds 60]
+                                 [--supervise-seconds 60] [--soak [--soak-minutes 15]]
 
 A second table is the resident footprint: each tool supervising a long-
 running command for --supervise-seconds (0 skips it), sampled from /proc:
@@ -232,6 +232,11 @@ def main():
     ap.add_argument("--static", default=os.path.join(ROOT, "build-static", "src", "vaultexec"))
     ap.add_argument("--peers-dir", default=os.environ.get("VAULTEXEC_PEERS_DIR"))
     ap.add_argument("--supervise-seconds", type=int, default=60)
+    ap.add_argument("--soak", action="store_true",
+                    help="after the tables, the 15-minute soak of --supervise (tests/e2e/soak.py; "
+                         "as root, needs PostgreSQL): figures per minute.  Off by default: CI runs "
+                         "the 2-minute form in tests/e2e")
+    ap.add_argument("--soak-minutes", type=int, default=15)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="vaultexec-bench-")
@@ -331,6 +336,13 @@ def main():
         if args.supervise_seconds > 0:
             supervise_table(args, tmp, addr, token, env, built["sleeper"], bao_bin)
         size_table(args)
+        if args.soak:
+            print(f"\nSoak of --supervise, {args.soak_minutes} minutes (tests/e2e/soak.py):\n", flush=True)
+            rc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "e2e", "soak.py"),
+                                 "--minutes", str(args.soak_minutes)],
+                                env={**os.environ, "VAULTEXEC_BIN": args.vaultexec}).returncode
+            if rc:
+                print(f"soak: exit {rc}")
     finally:
         os.killpg(bao.pid, signal.SIGTERM)
         bao.wait(timeout=10)
