@@ -42,8 +42,14 @@ RSS_SLACK_KIB = 256
 
 
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    """CPU time so far: the scheduler's nanoseconds on CPU when the kernel
+    keeps them (a rotation costs a few ms: clock ticks of 10 ms are too
+    coarse to compare minutes), else utime + stime."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _rss_kib(pid: int) -> int:
