@@ -643,6 +643,19 @@ static bool leased(const struct plan *p, const struct secret *s, const struct le
 	return false;
 }
 
+/* What a poll reads again: KV, reads of a mount the lookup could not
+ * name (it may be KV), and static credentials (database/static-creds,
+ * ldap/static-cred: the answer tells their rotation), whose password
+ * changes in place, on schedule or by rotate-role.  A write (a
+ * certificate issued, a decryption) is done again only by its expiry,
+ * never at each poll; another engine's read without a lease or expiry is
+ * read once per run. */
+static bool polled(const struct secret *s)
+{
+	return !s->params && (!s->engine_known || json_get(s->data, "last_vault_rotation") ||
+	                      json_get(s->data, "rotation_period"));
+}
+
 void plan_outlook(const struct plan *p, struct plan_outlook *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -651,10 +664,10 @@ void plan_outlook(const struct plan *p, struct plan_outlook *o)
 		if (s->same || !s->api_path)
 			continue;
 		/* A lease is renewed and replaced at its end, a value with an
-		 * expiry (in the set too) fetched again; a read of the current
-		 * version may change; a pinned version never does, nor a write
-		 * that says nothing of its end. */
-		if (leased(p, s, NULL) || (!s->params && !s->version))
+		 * expiry (in the set too) fetched again; a polled read of the
+		 * current version may change; a pinned version never does, nor
+		 * what is read once per run. */
+		if (leased(p, s, NULL) || (polled(s) && !s->version))
 			o->can_change = true;
 	}
 }
@@ -687,15 +700,6 @@ static int kv2_unchanged(struct vault *v, struct secret *s)
 	}
 	vault_reply_clear(&rep);
 	return same;
-}
-
-/* What a poll reads again: KV, and reads of a mount the lookup could not
- * name (it may be KV).  A write (a certificate issued, a decryption) is
- * done again only by its expiry, never at each poll; another engine's
- * read without a lease or expiry is read once per run. */
-static bool polled(const struct secret *s)
-{
-	return !s->params && !s->engine_known;
 }
 
 size_t plan_polled_count(const struct plan *p)
