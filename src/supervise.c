@@ -797,13 +797,16 @@ static void token_dead(struct sv *s, const char *why)
 	proc_stop(&s->child, s->cfg->stop_signal, s->cfg->stop_timeout_ms);
 }
 
-/* A request was refused: is it the token (then it has ended)? */
+/* One lookup of the token: after a refused request, is it the token
+ * (then it has ended)?  While Vault is away, the probe that asks whether
+ * it is back (end_vault_work says so and catches up). */
 static void token_check(struct sv *s)
 {
 	struct token_info ti;
 	begin_vault_work(s);
 	int r = auth_lookup_self(s->v, &ti);
-	end_vault_work(s, r == EXIT_NOPERM ? 0 : r, "looking up the token");
+	end_vault_work(s, r == EXIT_NOPERM ? 0 : r,
+	               s->vault_away ? "asking whether Vault is back" : "looking up the token");
 	if (r == EXIT_NOPERM)
 		token_dead(s, "Vault does not know it: expired or revoked");
 }
@@ -906,17 +909,6 @@ static void catch_up(struct sv *s)
 		s->poll_at = now + random_u64() % 800;
 	if (s->tok_step != TOK_NONE && s->tok_at <= now + 1000)
 		s->tok_at = now + random_u64() % 800;
-}
-
-/* While Vault is away: one request asks whether it is back. */
-static void probe_tick(struct sv *s)
-{
-	struct token_info ti;
-	begin_vault_work(s);
-	int r = auth_lookup_self(s->v, &ti);
-	end_vault_work(s, r == EXIT_NOPERM ? 0 : r, "asking whether Vault is back");
-	if (r == EXIT_NOPERM)
-		token_dead(s, "Vault does not know it: expired or revoked");
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -1131,7 +1123,7 @@ int supervise_run(const struct config *cfg, struct vault *v, struct auth_state *
 			continue;
 		if (s.vault_away) {
 			if (now_ms() >= s.probe_at)
-				probe_tick(&s);
+				token_check(&s);
 			continue;
 		}
 		if (s.tok_step != TOK_NONE && now >= s.tok_at)

@@ -504,15 +504,22 @@ def pki_leases(bao, prefix):
     return [f"{prefix}/{k}" for k in js["data"]["keys"]]
 
 
-@pytest.fixture
-def pki_role(bao, vx):
+def pki_mount(bao, vx, role="leased", max_ttl="1h", generate_lease=True) -> str:
+    """A PKI mount with a root CA and one role for *.example.test;
+    generate_lease makes its certificates OpenBao leases.  Returns the
+    mount."""
     mount = vx.name("pki-sv")
     bao.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
     bao.api("POST", f"{mount}/root/generate/internal", {"common_name": "sv root", "ttl": "87600h"})
-    bao.api("POST", f"{mount}/roles/leased", {"allowed_domains": ["example.test"],
-                                              "allow_subdomains": True, "max_ttl": "1h",
-                                              "generate_lease": True})
-    return f"{mount}/issue/leased"
+    bao.api("POST", f"{mount}/roles/{role}", {"allowed_domains": ["example.test"],
+                                              "allow_subdomains": True, "max_ttl": max_ttl,
+                                              "generate_lease": generate_lease})
+    return mount
+
+
+@pytest.fixture
+def pki_role(bao, vx):
+    return f"{pki_mount(bao, vx)}/issue/leased"
 
 
 def test_pki_certificate_reissued_before_expiry_and_reload_signal(bao, vx, supervised, pki_role):

@@ -18,7 +18,8 @@ import pytest
 import auth_helpers as ah
 import vxlib
 from vxlib import conn
-from test_supervise import approle_setup, sha, supervised  # noqa: F401 (a fixture)
+from test_supervise import (approle_setup, pki_leases, pki_mount, pki_role,  # noqa: F401
+                             sha, supervised)
 
 
 # ---------------------------------------------------------------------------
@@ -29,12 +30,7 @@ from test_supervise import approle_setup, sha, supervised  # noqa: F401 (a fixtu
 @pytest.fixture
 def pki_plain(bao, vx):
     """A PKI mount and role as the README sets them up: no generate_lease."""
-    mount = vx.name("pki-nl")
-    bao.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
-    bao.api("POST", f"{mount}/root/generate/internal", {"common_name": "nl root", "ttl": "87600h"})
-    bao.api("POST", f"{mount}/roles/web", {"allowed_domains": ["example.test"],
-                                           "allow_subdomains": True, "max_ttl": "72h"})
-    return mount
+    return pki_mount(bao, vx, role="web", max_ttl="72h", generate_lease=False)
 
 
 def issued(bao, mount) -> int:
@@ -110,23 +106,9 @@ def test_long_certificate_issued_once(bao, vx, supervised, pki_plain):
 
 
 @pytest.fixture
-def pki_leased(bao, vx):
+def pki_leased(pki_role):
     """A PKI role with generate_lease: its certificates are OpenBao leases."""
-    mount = vx.name("pki-l")
-    bao.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
-    bao.api("POST", f"{mount}/root/generate/internal", {"common_name": "l root", "ttl": "87600h"})
-    bao.api("POST", f"{mount}/roles/leased", {"allowed_domains": ["example.test"],
-                                              "allow_subdomains": True, "max_ttl": "1h",
-                                              "generate_lease": True})
-    return f"{mount}/issue/leased"
-
-
-def leases_of(bao, prefix) -> list[str]:
-    st, js = ah.api(bao, "LIST", f"sys/leases/lookup/{prefix}/")
-    if st == 404:
-        return []
-    assert st == 200, (st, js)
-    return [f"{prefix}/{k}" for k in js["data"]["keys"]]
+    return pki_role
 
 
 def rfc3339(t: str) -> float:
@@ -202,7 +184,7 @@ def test_vault_env_daemon_revoke_token_revokes_leases_of_a_given_token(bao, vx, 
     vx.leaks.runs.append(vxlib.Result(argv=[str(link)], rc=p.returncode, stdout="", stderr=err,
                                       elapsed=0, pid=0, outfile=None))
     assert p.returncode == 0, err
-    left = leases_of(bao, pki_leased)
+    left = pki_leases(bao, pki_leased)
     print(f"vault-env daemon, VAULT_REVOKE_TOKEN, given token: {len(left)} leases left")
     assert left == [], err
     assert "revoking 1 lease" in err, err
@@ -219,7 +201,7 @@ def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
                      "--revoke-delay", "1500ms", "--file", f"{crt}={{{{ {issue}#certificate }}}}"],
                     env={"VAULT_TOKEN": bao.token}, watch=[crt])
     sv.wait_for(lambda: sv.starts(), what="start")
-    first = leases_of(bao, pki_leased)
+    first = pki_leases(bao, pki_leased)
     assert len(first) == 1, first
     for lid in first:
         vx.register(lid, lid.rsplit("/", 1)[1])
@@ -229,11 +211,11 @@ def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
     hup = sv.events("signal")[0]["t"]
     gone = None
     while time.time() < ends + 2:
-        if first[0] not in leases_of(bao, pki_leased):
+        if first[0] not in pki_leases(bao, pki_leased):
             gone = time.time()
             break
         time.sleep(0.1)
-    for lid in leases_of(bao, pki_leased):
+    for lid in pki_leases(bao, pki_leased):
         vx.register(lid, lid.rsplit("/", 1)[1])
     assert gone is not None, sv.describe()
     print(f"--revoke-delay 1500ms: the replaced lease went {gone - hup:.2f} s after the reload, "
@@ -341,7 +323,7 @@ def test_exec_warns_when_the_token_ends_before_its_lease(bao, vx, pki_leased):
     print(f"exec, token TTL 5 s, lease 1 h: {warns}, {success}")
     assert len(warns) == 1 and "before the lease of" in warns[0], res.describe()
     assert success and "with the token" in success[0], res.describe()
-    for lid in leases_of(bao, pki_leased):
+    for lid in pki_leases(bao, pki_leased):
         vx.register(lid, lid.rsplit("/", 1)[1])
 
 
@@ -370,13 +352,7 @@ def raft_bao(tmp_path):
 
 
 def leased_pki_on(b, vx) -> str:
-    mount = vx.name("pki-r")
-    b.api("POST", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
-    b.api("POST", f"{mount}/root/generate/internal", {"common_name": "r root", "ttl": "87600h"})
-    b.api("POST", f"{mount}/roles/leased", {"allowed_domains": ["example.test"],
-                                            "allow_subdomains": True, "max_ttl": "1h",
-                                            "generate_lease": True})
-    return f"{mount}/issue/leased"
+    return f"{pki_mount(b, vx)}/issue/leased"
 
 
 def restart_bao(b):
@@ -441,7 +417,7 @@ def test_revoke_retried_when_vault_was_unreachable(raft_bao, vx, supervised):
                      "--file", f"{crt}={{{{ {issue}?common_name=a.example.test&ttl=1h#certificate }}}}"],
                     watch=[crt])
     sv.wait_for(lambda: sv.starts(), what="start")
-    first = leases_of(b, issue)
+    first = pki_leases(b, issue)
     assert len(first) == 1
     # A new token in the file: the lease (made under the old one) is
     # fetched anew, the command reloaded, the old lease revoked 2 s later.
@@ -453,9 +429,9 @@ def test_revoke_retried_when_vault_was_unreachable(raft_bao, vx, supervised):
     time.sleep(5)  # the revoke falls in the outage
     restart_bao(b)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and first[0] in leases_of(b, issue):
+    while time.monotonic() < deadline and first[0] in pki_leases(b, issue):
         time.sleep(0.2)
-    left = leases_of(b, issue)
+    left = pki_leases(b, issue)
     for lid in left + first:
         vx.register(lid, lid.rsplit("/", 1)[1])
     print(f"revoke during an outage: the old lease {'is gone' if first[0] not in left else 'is left'}"
@@ -482,3 +458,26 @@ def test_same_error_at_every_poll_is_said_once(bao, vx, supervised):
     assert len(denied) == 1, sv.describe()
     assert sv.proc.poll() is None and len(sv.starts()) == 1, sv.describe()
     assert sv.finish() == 0
+
+
+def test_login_refused_at_the_token_end_exits(bao, vx, supervised):
+    """An AppRole whose secret ID was good for one login: the login again
+    near the max TTL is refused, so at the token's end the command is
+    stopped and vaultexec exits with 77 (the orchestrator starts it anew)."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    login = approle_setup(bao, vx, name, token_ttl="2s", token_max_ttl="4s",
+                          secret_id_num_uses=1)
+    sv = supervised([*conn(bao), *login, "--supervise", "--poll", "1s",
+                     "--map", f"secret/{name}#pw=PW"])
+    sv.wait_for(lambda: sv.starts(), what="start")
+    try:
+        rc = sv.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    lines = warn_and_error_lines(sv.stderr())
+    print(f"AppRole login refused near the max TTL: rc {rc}, {len(lines)} warning/error lines")
+    print("\n".join(lines))
+    assert rc == 77, sv.describe()
+    assert len(lines) == len(set(vxlib.untimed(l) for l in lines)), sv.describe()
+    sv.finish()
