@@ -6,6 +6,7 @@ The command is svchild.py (see test_supervise.py).  Every vaultexec run is
 leak-checked by conftest.py."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 import ssl
@@ -481,3 +482,44 @@ def test_login_refused_at_the_token_end_exits(bao, vx, supervised):
     assert rc == 77, sv.describe()
     assert len(lines) == len(set(vxlib.untimed(l) for l in lines)), sv.describe()
     sv.finish()
+
+
+def test_vault_env_daemon_takes_a_new_token_from_vault_token_file(bao, vx, tmp_path):
+    """vault-env daemon mode: a token about to reach its max TTL, and a new
+    one written into VAULT_TOKEN_FILE (as an agent's sink is rewritten):
+    the new token is used, the command runs on past the old token's end."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    tf = tmp_path / "sink"
+    tf.write_text(short_token(bao, vx, name, ttl="2s", max_ttl="4s"))
+    link = tmp_path / "bin" / "vault-env"
+    link.parent.mkdir()
+    link.symlink_to(vx.bin)
+    env = vx.base_env()
+    env.update({"VAULT_ADDR": bao.addr, "VAULT_TOKEN_FILE": str(tf), "VAULT_ENV_DAEMON": "true",
+                "VAULTEXEC_POLL": "1s", "PW": f"vault:secret/data/{name}#pw"})
+    err = tmp_path / "stderr"
+    with open(err, "wb") as ef:
+        p = subprocess.Popen([str(link), "sleep", "60"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=ef, start_new_session=True)
+    try:
+        time.sleep(1)
+        tmp = tmp_path / "sink.new"
+        tmp.write_text(short_token(bao, vx, name, ttl="10m", max_ttl="1h"))
+        tmp.rename(tf)  # as an agent replaces its sink
+        time.sleep(7)
+        alive = p.poll() is None
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(20)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    text = err.read_text(errors="replace")
+    vx.leaks.runs.append(vxlib.Result(argv=[str(link)], rc=rc, stdout="", stderr=text,
+                                      elapsed=0, pid=p.pid, outfile=None))
+    print(f"vault-env, VAULT_TOKEN_FILE replaced 1 s in: running after 8 s: {alive}")
+    assert alive, text
+    assert "holds a new token" in text and "VAULT_TOKEN_FILE" in text, text
+    assert "the token has ended" not in text, text
+    assert rc in (0, 128 + signal.SIGTERM, -signal.SIGTERM), text
