@@ -83,6 +83,20 @@ static void ensure_std_fds(void)
 		}
 }
 
+/* The dispositions exec_command hands back, and which of them were
+ * SIG_IGN when we started (bit i for restored_signals[i]). */
+static const int restored_signals[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+static unsigned inherited_ignored;
+
+void exec_save_signals(void)
+{
+	struct sigaction old;
+	inherited_ignored = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(restored_signals); i++)
+		if (sigaction(restored_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			inherited_ignored |= 1u << i;
+}
+
 int exec_command(const char *path, char *const argv[], char *const envp[])
 {
 	ensure_std_fds();
@@ -93,14 +107,16 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Caught signals go back to default by themselves on execve; ignored
-	 * ones (SIGPIPE) do not. */
+	 * ones (our SIGPIPE) do not.  Each gets back what we were given: a
+	 * signal ignored by whoever started us (nohup, a shell's background
+	 * job) stays ignored, as it would with no vaultexec in between. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
-	int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(restored_signals); i++) {
+		sa.sa_handler = inherited_ignored & (1u << i) ? SIG_IGN : SIG_DFL;
+		sigaction(restored_signals[i], &sa, NULL);
+	}
 
 	execve(path, argv, envp);
 	int e = errno;

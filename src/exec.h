@@ -7,6 +7,10 @@
  * logging. */
 int exec_resolve(const char *argv0, const char *path_env, char **out);
 
+/* Remembers which signals we were started with ignored, so that
+ * exec_command gives the child the same; called before we set any. */
+void exec_save_signals(void);
+
 /* Restores what the child should inherit (signal mask and dispositions,
  * fds 0-2) and execve()s.  Returns only on failure: 126 or 127. */
 int exec_command(const char *path, char *const argv[], char *const envp[]);

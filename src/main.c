@@ -71,6 +71,7 @@ static int stop_if_signalled(void)
 
 static void install_signal_handlers(void)
 {
+	exec_save_signals();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -403,6 +403,31 @@ def test_child_signal_mask_and_dispositions_restored(bao, vx, app):
     assert got == want, f"signal state differs: child {got} vs direct {want} (SIGPIPE is bit {1 << 12:#x})"
 
 
+def test_child_keeps_the_signals_it_was_started_with_ignored(bao, vx, app):
+    """A signal ignored by whoever started vaultexec (nohup, a shell's
+    background job) stays ignored in the command, as without vaultexec; one
+    that vaultexec ignored itself (SIGPIPE) does not."""
+    import signal
+    import subprocess
+
+    name, _ = app
+    cat = shutil.which("cat")
+    argv = [*vx.cmd, *conn(bao, "10s", "--log-level", "error", "--service", name, "--map", "password=P"), "--", cat, "/proc/self/status"]
+
+    def ignore_hup_and_int():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+    env = {**vx.base_env(), "VAULT_TOKEN": bao.token}
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=ignore_hup_and_int, timeout=40)
+    assert r.returncode == 0, r.stderr
+    ign = _sig_masks(r.stdout)["SigIgn"]
+    bit = lambda s: 1 << (s - 1)  # noqa: E731
+    assert ign & bit(signal.SIGHUP) and ign & bit(signal.SIGINT), f"SigIgn {ign:#x}: SIGHUP/SIGINT not kept ignored"
+    assert not ign & bit(signal.SIGPIPE), f"SigIgn {ign:#x}: vaultexec's own SIGPIPE ignore reached the command"
+
+
 # ---------------------------------------------------------------------------
 # --install DIR: the image as its own init container
 # ---------------------------------------------------------------------------
