@@ -79,6 +79,7 @@ struct sv {
 	bool tok_doomed;      /* nothing renews it past tok_end_ms, no login replaces it */
 	bool tok_dead;        /* it has ended and nothing replaced it (--on-token-expiry) */
 	bool login_refused;   /* the last login was refused (not: Vault away) */
+	bool end_said;        /* the token's coming end was warned about */
 	struct stat tok_file; /* --token-file as last read */
 	int exit_code;        /* ours instead of the command's (--on-token-expiry=exit) */
 
@@ -680,6 +681,9 @@ static void schedule_token(struct sv *s, uint64_t ttl_s, bool renewable, uint64_
 	} else {
 		s->tok_step = TOK_NONE;
 		s->tok_doomed = true;
+		if (s->end_said)
+			return;
+		s->end_said = true;
 		struct strbuf then = STRBUF_INIT;
 		say_token_end(s, &then);
 		log_warn("the token expires in %llus and %s; vaultexec cannot log in again with "
@@ -727,6 +731,17 @@ static int token_lookup(struct sv *s)
 	}
 	s->creation_ttl_s = ti.creation_ttl_s;
 	schedule_token(s, ti.ttl_s, ti.renewable, 0);
+	/* A max TTL the token states: its end is known now, not only when a
+	 * renewal comes back short. */
+	if (ti.renewable && ti.max_left_s && !can_login(s) && !s->end_said) {
+		s->end_said = true;
+		struct strbuf then = STRBUF_INIT;
+		say_token_end(s, &then);
+		log_warn("the token reaches its max TTL in %llus; vaultexec cannot log in again "
+		         "with --auth %s, and the leases it took end with it: %s",
+		         (unsigned long long)ti.max_left_s, s->auth->method->name, then.buf);
+		sb_wipe(&then);
+	}
 	return 0;
 }
 
@@ -757,6 +772,7 @@ static bool token_file_tick(struct sv *s)
 	vault_set_token(s->v, tok);
 	s->tok_dead = false;
 	s->tok_doomed = false;
+	s->end_said = false;
 	s->tok_end_ms = 0;
 	refetch_leases_soon(s);
 	/* Whatever the polls missed while the token was dead. */
