@@ -80,6 +80,7 @@ struct sv {
 	bool tok_dead;        /* it has ended and nothing replaced it (--on-token-expiry) */
 	bool login_refused;   /* the last login was refused (not: Vault away) */
 	bool end_said;        /* the token's coming end was warned about */
+	bool lookup_works;    /* lookup-self answered for this token once */
 	struct stat tok_file; /* --token-file as last read */
 	int exit_code;        /* ours instead of the command's (--on-token-expiry=exit) */
 
@@ -712,16 +713,23 @@ static void refetch_leases_soon(struct sv *s)
 
 static void token_dead(struct sv *s, const char *why);
 
+/* lookup-self refused (403): a token gone, or one without the default
+ * policy, which Vault answers the same way.  It is taken as gone only
+ * when a lookup of this token worked before. */
+static bool refused_means_gone(const struct sv *s)
+{
+	return s->lookup_works;
+}
+
 static int token_lookup(struct sv *s)
 {
 	struct token_info ti;
 	int r = auth_lookup_self(s->v, &ti);
-	if (r == EXIT_NOPERM) {
-		token_dead(s, "Vault does not know it: expired or revoked");
-		return 0;
-	}
-	if (r)
+	/* The token was just used (at start) or just obtained: a refusal here
+	 * is a token without the default policy, not one gone. */
+	if (r && r != EXIT_NOPERM)
 		return r;
+	s->lookup_works = ti.known;
 	if (!ti.known) {
 		/* Without the default policy there is no lookup; keep the token
 		 * as it is (vault-api.md: not fatal). */
@@ -773,6 +781,7 @@ static bool token_file_tick(struct sv *s)
 	s->tok_dead = false;
 	s->tok_doomed = false;
 	s->end_said = false;
+	s->lookup_works = false;
 	s->tok_end_ms = 0;
 	refetch_leases_soon(s);
 	/* Whatever the polls missed while the token was dead. */
@@ -823,7 +832,7 @@ static void token_check(struct sv *s)
 	int r = auth_lookup_self(s->v, &ti);
 	end_vault_work(s, r == EXIT_NOPERM ? 0 : r,
 	               s->vault_away ? "asking whether Vault is back" : "looking up the token");
-	if (r == EXIT_NOPERM)
+	if (r == EXIT_NOPERM && refused_means_gone(s))
 		token_dead(s, "Vault does not know it: expired or revoked");
 }
 
@@ -846,7 +855,7 @@ static int token_renew(struct sv *s)
 			return 0;
 		}
 		/* renew-self is in the default policy: a 403 is a token gone. */
-		if (code == 403) {
+		if (code == 403 && refused_means_gone(s)) {
 			token_dead(s, "Vault does not know it: expired or revoked");
 			return 0;
 		}

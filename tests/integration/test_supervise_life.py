@@ -523,3 +523,24 @@ def test_vault_env_daemon_takes_a_new_token_from_vault_token_file(bao, vx, tmp_p
     assert "holds a new token" in text and "VAULT_TOKEN_FILE" in text, text
     assert "the token has ended" not in text, text
     assert rc in (0, 128 + signal.SIGTERM, -signal.SIGTERM), text
+
+
+def test_token_without_lookup_is_not_taken_for_dead(bao, vx, supervised):
+    """A token without the default policy cannot look itself up (403, as
+    for a token gone): it is not renewed, but nothing takes it for dead."""
+    name = vx.name("sv")
+    bao.put_kv2(name, {"pw": vx.secret("pw")})
+    pol = vx.name("pol")
+    bao.put_policy(pol, f'path "secret/data/{name}" {{ capabilities = ["read"] }}\n'
+                        f'path "secret/metadata/{name}" {{ capabilities = ["read"] }}\n')
+    tok = bao.create_token([pol], no_default_policy=True, ttl="10m")
+    vx.register(tok)
+    sv = supervised([*conn(bao), "--supervise", "--poll", "1s", "--map", f"secret/{name}#pw=PW"],
+                    env={"VAULT_TOKEN": tok})
+    sv.wait_for(lambda: sv.starts(), what="start")
+    newpw = vx.secret("new")
+    bao.put_kv2(name, {"pw": newpw})
+    sv.wait_for(lambda: len(sv.starts()) == 2, 15, "a restart with the changed secret")
+    assert "the token has ended" not in sv.stderr(), sv.describe()
+    assert "lookup-self is refused" in sv.stderr(), sv.describe()
+    assert sv.finish() == 0
