@@ -91,7 +91,7 @@ def test_reachable_reload_url_is_tried_without_a_reload(bao, vx):
     try:
         url = f"http://127.0.0.1:{srv.server_address[1]}/-/reload"
         r = vx.run(conn(bao, "10s", "--supervise", "--log-level", "debug", "--reload-url", url,
-                        "--map", f"secret/{name}#pw=P"), cmd=["sleep", "3"], env=tok(bao))
+                        "--map", f"secret/{name}#pw=P"), cmd=["sleep", "6"], env=tok(bao))
     finally:
         srv.shutdown()
         srv.server_close()
