@@ -291,7 +291,8 @@ k8s_stop() {
 		sleep 0.25
 	done
 	for p in "${K8S_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	# Only ours: the caller's shell may have other children (dockerd).
+	wait "${K8S_PIDS[@]}" 2>/dev/null || true
 	# The cgroups the kubelet and runc made, deepest first, in every
 	# hierarchy; a cgroup empties a moment after its last process died.
 	if [[ -n ${K8S_CGROUP_ROOT:-} ]]; then

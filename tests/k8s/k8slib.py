@@ -121,8 +121,41 @@ def wait_running(ns: str, pod: str, container: str, timeout: float = 90) -> dict
 
 
 def logs(ns: str, pod: str, container: str, previous: bool = False) -> str:
-    args = ["logs", "-n", ns, pod, "-c", container] + (["--previous"] if previous else [])
-    return kubectl(*args, check=False).stdout
+    """The container's output, read from the kubelet's log files (inside
+    the namespace's /var/log/pods): `kubectl logs` would need the API server
+    to reach the kubelet at the node's address, and a node address of
+    127.0.0.1 is refused ("nodeIP can't be loopback address").  PREVIOUS:
+    the run before the current one."""
+    p = get("pod", pod, ns)
+    if p is None:
+        return ""
+    d = in_ns(f"/var/log/pods/{ns}_{pod}_{p['metadata']['uid']}/{container}")
+    try:
+        files = sorted((f for f in d.iterdir() if f.name.split(".")[0].isdigit()),
+                       key=lambda f: int(f.name.split(".")[0]))
+    except OSError:
+        return ""
+    # One file per run (N.log); the kubelet keeps the last finished one.
+    running = container_status(p, container).get("state", {}).get("running")
+    if previous and running:
+        files = files[:-1]
+    if not files:
+        return ""
+    try:
+        raw = files[-1].read_text(errors="replace")
+    except OSError:
+        return ""
+    out, part = [], ""
+    for line in raw.splitlines():
+        # CRI format: TIME STREAM F|P MESSAGE (P: a partial line continues)
+        f4 = line.split(" ", 3)
+        if len(f4) < 3:
+            continue
+        part += f4[3] if len(f4) == 4 else ""
+        if f4[2] == "F":
+            out.append(part)
+            part = ""
+    return "\n".join(out) + ("\n" if out else "")
 
 
 def describe(ns: str, pod: str) -> str:
@@ -138,13 +171,21 @@ def describe(ns: str, pod: str) -> str:
     return "\n".join(out) + "\n" + ev[-2000:]
 
 
-def delete_pod(ns: str, pod: str, timeout: float = 90) -> float:
+def delete_pod(ns: str, pod: str, timeout: float = 90, log_of: str | None = None) -> tuple[float, str]:
     """Deletes POD gracefully and waits until the kubelet has removed it;
-    returns the seconds that took."""
+    returns the seconds that took and, with LOG_OF, that container's log as
+    last seen (its lines after the kubelet's TERM; the file goes with the pod)."""
     t0 = time.monotonic()
     kubectl("delete", "pod", "-n", ns, pod, "--wait=false", check=False)
-    wait_for(f"pod {ns}/{pod} gone", lambda: get("pod", pod, ns) is None, timeout)
-    return time.monotonic() - t0
+    seen = ""
+
+    def gone():
+        nonlocal seen
+        if log_of:
+            seen = logs(ns, pod, log_of) or seen
+        return get("pod", pod, ns) is None
+    wait_for(f"pod {ns}/{pod} gone", gone, timeout, interval=0.2)
+    return time.monotonic() - t0, seen
 
 
 def in_ns(path: str | Path) -> Path:

@@ -63,7 +63,8 @@ host_state() { # FILE: what the cluster must leave as it found it
 		for s in "${K8S_SYSCTLS[@]}"; do echo "sysctl $s = $(cat "/proc/sys/$s")"; done
 		awk '{print "mount " $5 " " $9 " " $4}' /proc/self/mountinfo | sort
 		find /sys/fs/cgroup -maxdepth 2 -mindepth 2 -type d | sed 's/^/cgroup /' | sort
-		iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]$//; s/^/iptables /'
+		# (no rule at all is an empty output: grep then fails)
+		iptables-save 2>/dev/null | { grep -v '^#' || true; } | sed 's/\[[0-9:]*\]$//; s/^/iptables /'
 	} >"$1"
 }
 finish() {

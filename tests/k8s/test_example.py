@@ -35,7 +35,10 @@ def test_example_pod_gives_pg_up_1_with_its_security_context(example):
                 return e2elib.metric(e2elib.scrape(9187), "pg_up") == 1
             except Exception:
                 return False
-        K.wait_for("pg_up 1 from the example's exporter", up, 60)
+        try:
+            K.wait_for("pg_up 1 from the example's exporter", up, 60)
+        except K.K8sError as e:
+            raise K.K8sError(f"{e}\n{K.describe('monitoring', name)}") from None
         log = K.logs("monitoring", name, "postgres-exporter")
         assert "logged in with kubernetes at auth/kubernetes: policies" in log, log
         assert example["password"] not in log

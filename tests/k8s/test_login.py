@@ -102,7 +102,7 @@ def test_deleted_pods_token_is_refused(app, bao, openbao_tls):
 
         r = login()
         assert r.returncode == 0, f"the live pod's token did not log in:\n{r.stderr}"
-        gone = K.delete_pod(NS, "token-holder")
+        gone, _ = K.delete_pod(NS, "token-holder")
         t0 = time.monotonic()
         while True:
             r = login()

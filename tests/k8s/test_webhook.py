@@ -35,7 +35,10 @@ def test_webhook_mutated_pod_with_vaultexec_as_vault_env_image(example, openbao_
                 return e2elib.metric(e2elib.scrape(9187), "pg_up") == 1
             except Exception:
                 return False
-        K.wait_for("pg_up 1 from the webhook-shaped pod", up, 60)
+        try:
+            K.wait_for("pg_up 1 from the webhook-shaped pod", up, 60)
+        except K.K8sError as e:
+            raise K.K8sError(f"{e}\n{K.describe(ns, name)}") from None
         log = K.logs(ns, name, "postgres-exporter")
         assert "logged in with jwt at auth/kubernetes: policies" in log, log
         assert example["password"] not in log
