@@ -286,7 +286,10 @@ k8s_stop() {
 	for p in "${K8S_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for ((i = 0; i < 40; i++)); do
 		local alive=0
-		for p in "${K8S_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		# (an exited child of ours stays a zombie until waited for)
+		for p in "${K8S_PIDS[@]}"; do
+			grep -qs '^State:[[:space:]]*[^Z]' "/proc/$p/status" && alive=1
+		done
 		[[ $alive == 0 ]] && break
 		sleep 0.25
 	done

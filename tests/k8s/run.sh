@@ -93,5 +93,5 @@ rm -f "$K8S_DIR.host-before" "$K8S_DIR.host-after"
 host_state "$K8S_DIR.host-before"
 timed "start the cluster" k8s_start
 export VAULTEXEC_BIN=${VAULTEXEC_BIN:-$root/build/src/vaultexec}
-timed "pytest tests/k8s" python3 -m pytest tests/k8s -q -rfEs -p no:cacheprovider \
+timed "pytest tests/k8s" python3 -m pytest tests/k8s -q -rfEsP -p no:cacheprovider \
 	--junitxml="$junit/k8s.xml" "$@"
