@@ -488,6 +488,23 @@ static void describe_auth(const cJSON *auth, const char *who)
 	sb_wipe(&sb);
 }
 
+/* Whether a login refused with a bare 403 "permission denied" went to a
+ * mount where nothing is enabled: Vault gives that answer for an unknown
+ * mount (to hide which exist), and the kubernetes method gives it for a
+ * token the API server rejects.  An empty login tells them apart: an
+ * enabled method answers it with its own reason (400, "missing role"). */
+static bool bare_denial(struct vault *v, const char *path, const struct vault_reply *rep)
+{
+	const char *msg = vault_error_message(rep);
+	if (rep->code != 403 || (msg && strcmp(msg, "permission denied") != 0))
+		return false;
+	struct vault_reply probe = {0};
+	bool none = vault_request(v, "POST", path, NULL, "{}", VREQ_NO_TOKEN, &probe) == 0 &&
+	            probe.code == 403;
+	vault_reply_clear(&probe);
+	return none;
+}
+
 static int login_request(struct vault *v, const struct config *cfg, struct auth_state *st)
 {
 	/* The same mount is another one in another namespace: say which. */
@@ -526,12 +543,11 @@ static int login_request(struct vault *v, const struct config *cfg, struct auth_
 		char reason[480], whose[320];
 		refusal_reason(&rep, reason, sizeof(reason));
 		jwt_whose(body, whose, sizeof(whose));
-		/* An unknown mount is a 403 "permission denied" too, to hide which
-		 * mounts exist; an enabled method gives its own reason. */
-		const char *msg = vault_error_message(&rep);
-		bool bare = rep.code == 403 && (!msg || strcmp(msg, "permission denied") == 0);
-		log_error("login with %s refused: %s%s%s", who, reason, whose,
-		          bare ? " (also the answer when nothing is enabled there)" : "");
+		log_error(
+		    "login with %s refused: %s%s%s", who, reason, whose,
+		    bare_denial(v, path.buf, &rep)
+		        ? " (nothing seems enabled there: an empty login is refused the same way)"
+		        : "");
 		r = EXIT_NOPERM;
 		goto out;
 	}
