@@ -175,5 +175,7 @@ def test_crash_looping_containers_pile_up_no_leases(bao, postgres, dyn, crashloo
     assert len(report["crash-fail"][0]) <= 1, f"{report}\n{fail_log}"
     assert "exited with code 1" in sv_log and "revoking" in sv_log, sv_log
     assert "revoking 1 lease: the run failed" in fail_log and ": revoked the lease" in fail_log, fail_log
-    # The supervised runs revoke their login token too (--revoke-on-exit).
+    # Their login tokens too: the supervised runs with --revoke-on-exit,
+    # the failed ones as a failed run does.
     assert report["crash-sv"][1] <= 1, f"{report}\n{sv_log}"
+    assert report["crash-fail"][1] <= 1, f"{report}\n{fail_log}"
