@@ -14,7 +14,7 @@ VENV=${VAULTEXEC_VENV:-/opt/vaultexec-venv}
 apt_pkgs=(
 	build-essential pkg-config ninja-build cmake file curl ca-certificates xz-utils bzip2
 	libcurl4-openssl-dev libcjson-dev libmbedtls-dev
-	scdoc clang-format musl-tools valgrind openssl coreutils
+	scdoc clang-format musl-tools valgrind openssl coreutils strace
 	clang libclang-rt-14-dev clang-tidy cppcheck shellcheck
 	python3 python3-venv python3-pip python3-pytest python3-cryptography python3-yaml
 	redis-server prometheus-redis-exporter
