@@ -356,11 +356,10 @@ class Toolchain:
                            self.system, self.processor])
 
     def cmake(self, src: Path, build: Path, prefix: Path, options: dict[str, str],
-              lto: bool = True) -> None:
+              extra_cflags: tuple[str, ...] = ()) -> None:
         if build.exists():
             shutil.rmtree(build)
-        cflags = self.cflags if lto else [f for f in self.cflags
-                                          if not f.startswith(("-flto", "-ffat-lto"))]
+        cflags = [*self.cflags, *extra_cflags]
         args = ["cmake", "-S", str(src), "-B", str(build), *cmake_generator(),
                 f"-DCMAKE_TOOLCHAIN_FILE={self.file}",
                 "-DCMAKE_BUILD_TYPE=None",
@@ -396,10 +395,11 @@ def build_mbedtls(pin: Pin, src: Path, work: Path, prefix: Path, tc: Toolchain) 
         "LINK_WITH_PTHREAD": "OFF",
         "LINK_WITH_TRUSTED_STORAGE": "OFF",
         "DISABLE_PACKAGE_CONFIG_AND_INSTALL": "OFF",
-    # Not LTO: aesni.c's inline assembly jumps to numeric local labels that
+    # x86_64: AES-NI through intrinsics (used after the same run-time CPU
+    # check), not aesni.c's inline assembly, whose numeric local labels
     # GCC 12's LTO partitions do not keep together ("local label not
     # defined" from the assembler).
-    }, lto=False)
+    }, extra_cflags=("-maes", "-mpclmul") if tc.processor == "x86_64" else ())
 
 
 def curl_options(prefix: Path, a: argparse.Namespace) -> dict[str, str]:
