@@ -768,7 +768,7 @@ static bool token_file_tick(struct sv *s)
 	s->tok_file = st;
 	char *tok = NULL;
 	log_once(true);
-	int r = auth_read_secret_file("--token-file", path, &tok);
+	int r = auth_read_secret_file(s->cfg->token_origin, path, &tok);
 	log_once(false);
 	if (r || !*tok || strcmp(tok, s->auth->token) == 0) {
 		secure_free_str(tok);
