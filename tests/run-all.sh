@@ -43,9 +43,12 @@ fi
 # take about 20 min to build on a fresh 2-core machine (then cached by
 # their pinned inputs): built in the background at the lowest priority
 # while the steps below run; tests/k8s/run.sh waits for it.
+# In its own process group, which is ended if this script ends first (a
+# failed step): no go build outlives the test command.
 mkdir -p build
-nice -n 19 bash tests/k8s/build.sh >build/k8s-build.log 2>&1 &
+setsid nice -n 19 bash tests/k8s/build.sh >build/k8s-build.log 2>&1 &
 export K8S_BUILD_PID=$!
+trap 'kill -- -"$K8S_BUILD_PID" 2>/dev/null || true' EXIT
 
 step "build (dynamic, for the tests)"
 [[ -f build/build.ninja ]] || meson setup build
