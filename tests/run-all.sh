@@ -28,7 +28,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 junit=$root/build/junit
-step() { printf '\n== %s\n' "$*"; }
+# Each step's header says how long the previous one took, and the total.
+step_name="" step_t0=$SECONDS
+step_done() {
+	[[ -n $step_name ]] && printf '== %s: %d min %02d s (total %d min %02d s)\n' "$step_name" \
+		$(((SECONDS - step_t0) / 60)) $(((SECONDS - step_t0) % 60)) $((SECONDS / 60)) $((SECONDS % 60))
+	return 0
+}
+step() {
+	step_done
+	step_name=$* step_t0=$SECONDS
+	printf '\n== %s\n' "$*"
+}
 
 if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
 	step "install"
@@ -48,7 +59,7 @@ fi
 mkdir -p build
 setsid nice -n 19 bash tests/k8s/build.sh >build/k8s-build.log 2>&1 &
 export K8S_BUILD_PID=$!
-trap 'kill -- -"$K8S_BUILD_PID" 2>/dev/null || true' EXIT
+trap 'step_done; kill -- -"$K8S_BUILD_PID" 2>/dev/null || true' EXIT
 
 step "build (dynamic, for the tests)"
 [[ -f build/build.ninja ]] || meson setup build
