@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "files.h"
+#include "fileio.h"
 #include "fuzz_common.h"
 
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)
