@@ -141,7 +141,7 @@ int main(void)
 	   "a past expiry is refused");
 	is_int(lease_count(&ls), 1, "only real leases are counted");
 	is_str(lease_shortest(&ls)->path, "database/creds/ro", "the shortest is a real lease");
-	ok(lease_revoke(NULL, l) == 0 && l->revoked, "nothing to revoke without a lease ID");
+	ok(l && lease_revoke(NULL, l) == 0 && l->revoked, "nothing to revoke without a lease ID");
 
 	lease_set_clear(&ls);
 	ok(ls.n == 0 && ls.v == NULL, "cleared");
