@@ -114,7 +114,7 @@ int exec_command(const char *path, char *const argv[], char *const envp[])
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < ARRAY_SIZE(restored_signals); i++) {
-		sa.sa_handler = inherited_ignored & (1u << i) ? SIG_IGN : SIG_DFL;
+		sa.sa_handler = (inherited_ignored & (1u << i)) ? SIG_IGN : SIG_DFL;
 		sigaction(restored_signals[i], &sa, NULL);
 	}
 
