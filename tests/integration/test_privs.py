@@ -152,6 +152,23 @@ def app_secret(bao, vx):
     return name, val, pol
 
 
+def app_token(bao, vx):
+    """app_secret and a token (known to the leak scan) that reads it."""
+    name, val, pol = app_secret(bao, vx)
+    tok = bao.create_token([pol])
+    vx.register(tok)
+    return name, val, tok
+
+
+def out_dir(shared: Path, uid: int | None = None, gid: int | None = None) -> Path:
+    """The directory the command's report goes to, owned by the user it runs as."""
+    out = shared / "out"
+    out.mkdir()
+    if uid is not None:
+        os.chown(out, uid, gid)
+    return out
+
+
 def nobody_file(path: Path, text: str) -> str:
     path.write_text(text)
     os.chown(path, NOBODY, NOBODY)
@@ -205,9 +222,7 @@ def test_the_command_reads_nothing_of_its_supervisor(bao, vx, approle, shared, r
     name, val, pol = app_secret(bao, vx)
     opts, env, needles = credentials(case, bao, vx, approle, shared, pol)
     sink = shared / "sink"
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    out = out_dir(shared, NOBODY, NOBODY)
     r = Run(vx, out, [*conn(bao), *opts, "--supervise", "--token-sink", sink,
                       "--service", name, "--map", "pw=PW"], env=env,
             prefix=[*(PIDNS if ns else []), *AS_NOBODY])
@@ -241,9 +256,7 @@ def test_exec_mode_is_unreadable_while_it_waits(vx, shared, runs):
     process is non-dumpable too; after it, the command is dumpable."""
     port = vxlib.free_port()
     tok = vx.token()
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    out = out_dir(shared, NOBODY, NOBODY)
     r = Run(vx, out, ["--addr", f"http://127.0.0.1:{port}", "--wait", "30s", "--map",
                       "secret/x#y=Y"], env={"VAULT_TOKEN": tok}, prefix=AS_NOBODY, wait=False)
     runs.append(r)
@@ -259,12 +272,8 @@ def test_exec_mode_is_unreadable_while_it_waits(vx, shared, runs):
 
 
 def test_exec_mode_command_gets_dumpable_and_core_back(bao, vx, shared, runs):
-    name, val, pol = app_secret(bao, vx)
-    tok = bao.create_token([pol])
-    vx.register(tok)
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    name, val, tok = app_token(bao, vx)
+    out = out_dir(shared, NOBODY, NOBODY)
     r = Run(vx, out, [*conn(bao), "--service", name, "--map", "pw=PW"],
             env={"VAULT_TOKEN": tok}, prefix=AS_NOBODY, wait=False)
     runs.append(r)
@@ -292,12 +301,8 @@ def root_token_file(d: Path, tok: str) -> str:
     ("4242", 4242, 4242, "/"),  # no /etc/passwd entry: its own group, HOME=/
 ])
 def test_user_runs_the_command_only_as_that_user(bao, vx, shared, runs, mode, user, uid, gid, home):
-    name, val, pol = app_secret(bao, vx)
-    tok = bao.create_token([pol])
-    vx.register(tok)
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, uid, gid)
+    name, val, tok = app_token(bao, vx)
+    out = out_dir(shared, uid, gid)
     dest = shared / "conf" / "app.conf"
     dest.parent.mkdir()
     sink = shared / "sink"
@@ -327,9 +332,7 @@ def test_user_runs_the_command_only_as_that_user(bao, vx, shared, runs, mode, us
 def test_user_refused_when_the_switch_is_not_possible(bao, vx, shared, mode):
     """Not root: --user root is refused before Vault is asked, with 77, and
     the command never starts."""
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    out = out_dir(shared, NOBODY, NOBODY)
     sv = ["--supervise"] if mode == "supervise" else []
     full = vx.base_env()
     full["VAULT_TOKEN"] = vx.token()
@@ -348,12 +351,8 @@ def test_user_refused_when_the_switch_is_not_possible(bao, vx, shared, mode):
 def test_user_drop_that_fails_stops_the_command(bao, vx, shared, mode):
     """Root without CAP_SETGID and CAP_SETUID passes the early check, then
     the drop itself fails: 77 naming the step, and the command never runs."""
-    name, val, pol = app_secret(bao, vx)
-    tok = bao.create_token([pol])
-    vx.register(tok)
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    name, val, tok = app_token(bao, vx)
+    out = out_dir(shared, NOBODY, NOBODY)
     sv = ["--supervise"] if mode == "supervise" else []
     full = vx.base_env()
     full["VAULT_TOKEN"] = tok
@@ -382,12 +381,8 @@ def test_user_unknown_name(vx):
 def test_user_under_pid_namespace(bao, vx, shared, runs):
     """vaultexec as PID 1 (unshare --pid --fork): --user and the
     unreadable supervisor hold there too."""
-    name, val, pol = app_secret(bao, vx)
-    tok = bao.create_token([pol])
-    vx.register(tok)
-    out = shared / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
+    name, val, tok = app_token(bao, vx)
+    out = out_dir(shared, NOBODY, NOBODY)
     r = Run(vx, out, [*conn(bao), "--supervise", "--user", "nobody", "--service", name,
                       "--map", "pw=PW"], env={"VAULT_TOKEN": tok},
             prefix=PIDNS)
@@ -408,11 +403,8 @@ def test_user_under_pid_namespace(bao, vx, shared, runs):
 
 @pytest.mark.parametrize("mode", ["exec", "supervise"])
 def test_keep_fds_passes_socket_activation(bao, vx, shared, runs, mode):
-    name, val, pol = app_secret(bao, vx)
-    tok = bao.create_token([pol])
-    vx.register(tok)
-    out = shared / "out"
-    out.mkdir()
+    name, val, tok = app_token(bao, vx)
+    out = out_dir(shared)
     a, b = socket.socketpair()
     rd, wr = os.pipe()
     sv = ["--supervise"] if mode == "supervise" else []
@@ -447,8 +439,7 @@ def test_role_id_blanked_from_argv(bao, vx, approle, shared, runs):
     rid = approle.role(role, [pol])
     sid = approle.secret_id(role)
     vx.register(rid, sid)
-    out = shared / "out"
-    out.mkdir()
+    out = out_dir(shared)
     r = Run(vx, out, [*conn(bao), "--auth", "approle", "--auth-mount", approle.mount,
                       "--role-id", rid, "--supervise", "--service", name, "--map", "pw=PW"],
             env={"VAULTEXEC_SECRET_ID": sid})
