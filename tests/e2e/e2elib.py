@@ -285,6 +285,28 @@ def minimal_env(**extra) -> dict:
     return env
 
 
+def children(pid: int) -> list[int]:
+    """PID's child processes ([] once PID is gone)."""
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def environ_of(pid: int) -> dict:
+    """PID's environment ({} once PID is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    out = {}
+    for item in raw.split(b"\0"):
+        k, sep, v = item.partition(b"=")
+        if sep:
+            out[k.decode(errors="replace")] = v.decode(errors="replace")
+    return out
+
+
 COMMAND_LOG: Path | None = None  # set by conftest: every run()'s output, for the leak scan
 
 

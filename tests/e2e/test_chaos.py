@@ -43,24 +43,6 @@ from vxlib import BaoFileServer  # noqa: E402
 ROTATION_S = 12  # the dynamic role's max TTL: the longest a credential lives
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def dsn_of(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return ""
-    for item in raw.split(b"\0"):
-        if item.startswith(b"DATA_SOURCE_NAME="):
-            return item.split(b"=", 1)[1].decode(errors="replace")
-    return ""
-
-
 class Chaos:
     def __init__(self, world):
         self.world = world
@@ -120,8 +102,9 @@ class Chaos:
     # --- the sampler ----------------------------------------------------------
     def served(self, proc) -> bool:
         """Whether the credentials the command has now let it log in."""
-        kids = children(proc.pid)
-        m = re.match(r"postgresql://([^:]+):([^@]+)@", dsn_of(kids[0])) if kids else None
+        kids = E.children(proc.pid)
+        dsn = E.environ_of(kids[0]).get("DATA_SOURCE_NAME", "") if kids else ""
+        m = re.match(r"postgresql://([^:]+):([^@]+)@", dsn)
         if not m:
             return False
         pw = urllib.parse.unquote(m.group(2))

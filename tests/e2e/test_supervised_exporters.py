@@ -32,26 +32,6 @@ import yaml
 import e2elib as E
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def environ_of(pid: int) -> dict:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    out = {}
-    for item in raw.split(b"\0"):
-        k, sep, v = item.partition(b"=")
-        if sep:
-            out[k.decode(errors="replace")] = v.decode(errors="replace")
-    return out
-
-
 def try_metric(port: int, name: str):
     try:
         return E.metric(E.scrape(port), name)
@@ -149,8 +129,8 @@ def test_postgres_exporter_on_rotating_credentials(sv, world):
         t_end = time.monotonic() + 40
         while time.monotonic() < t_end:
             assert proc.alive(), world.leaks.scrub(proc.output()[-3000:])
-            for c in children(proc.pid):
-                dsn = environ_of(c).get("DATA_SOURCE_NAME", "")
+            for c in E.children(proc.pid):
+                dsn = E.environ_of(c).get("DATA_SOURCE_NAME", "")
                 m = re.match(r"postgresql://([^:]+):([^@]+)@", dsn)
                 if m:
                     world.leaks.register("rotated password", urllib.parse.unquote(m.group(2)))
@@ -202,7 +182,7 @@ def test_redis_password_change_restarts_the_exporter(sv, world):
         f"--web.listen-address=127.0.0.1:{mport}"], sv.token_file("redis"))
     try:
         E.wait_for(lambda: try_metric(mport, "redis_up") == 1.0, 30, "redis_up 1")
-        first = children(proc.pid)
+        first = E.children(proc.pid)
         # The password changes in OpenBao and in Redis (as a rotation job would).
         # Passwords on stdin and in the environment, never in an argv.
         cp = E.run(["redis-cli", "-p", str(port)],
@@ -211,7 +191,7 @@ def test_redis_password_change_restarts_the_exporter(sv, world):
         assert cp.returncode == 0 and b"OK" in cp.stdout, cp.stderr[-300:]
         t0 = time.monotonic()
         sv.bao.kv_put("redis-sv", {"password": pw2})
-        E.wait_for(lambda: children(proc.pid) and children(proc.pid) != first
+        E.wait_for(lambda: E.children(proc.pid) and E.children(proc.pid) != first
                    and try_metric(mport, "redis_up") == 1.0, 15, "redis_up 1 after the change")
         took = time.monotonic() - t0
         world.note(f"supervise/redis: exporter restarted with the new password, redis_up 1 again after "
@@ -257,7 +237,7 @@ def test_mysqld_exporter_reloaded_through_reload_url(sv, world):
     users, scrapes = [], []
     try:
         E.wait_for(lambda: try_metric(mport, "mysql_up") == 1.0, 30, "mysql_up 1")
-        exporter = children(proc.pid)
+        exporter = E.children(proc.pid)
         t_end = time.monotonic() + 35
         while time.monotonic() < t_end:
             assert proc.alive(), world.leaks.scrub(proc.output()[-3000:])
@@ -276,9 +256,9 @@ def test_mysqld_exporter_reloaded_through_reload_url(sv, world):
         ok = sum(1 for v in scrapes[1:] if v == 1.0)
         world.note(f"supervise/mariadb: {len(users) - 1} rotations in 35 s through --reload-url, "
                    f"mysql_up 1 on {ok}/{len(scrapes) - 1} scrapes after the first; exporter pid unchanged: "
-                   f"{children(proc.pid) == exporter}")
+                   f"{E.children(proc.pid) == exporter}")
         assert len(set(users)) >= 3, users
-        assert children(proc.pid) == exporter, "the exporter was restarted, not reloaded"
+        assert E.children(proc.pid) == exporter, "the exporter was restarted, not reloaded"
         assert ok >= 0.95 * (len(scrapes) - 1), scrapes
     finally:
         proc.popen.send_signal(signal.SIGTERM)
