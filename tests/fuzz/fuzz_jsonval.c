@@ -91,14 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		envelopes(d);
 		/* vault_error_message takes a reply; build one around the body.
 		 * vault_reply_clear frees both. */
-		struct vault_reply rep = {500, d, text, size};
+		struct vault_reply rep = {.code = 500, .doc = d, .body = text, .body_len = size};
 		const char *m = vault_error_message(&rep);
 		if (m)
 			FUZZ_CHECK(strlen(m) < size);
 		vault_reply_clear(&rep);
 	} else {
 		FUZZ_CHECK(d == NULL);
-		struct vault_reply rep = {500, NULL, text, size};
+		struct vault_reply rep = {.code = 500, .body = text, .body_len = size};
 		FUZZ_CHECK(vault_error_message(&rep) == NULL);
 		vault_reply_clear(&rep);
 	}
