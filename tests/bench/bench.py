@@ -332,7 +332,7 @@ def main():
             print(f"| {name:38} | {sz:>9} | {statistics.median(walls):9.1f} | "
                   f"{q[0]:6.1f}-{q[-1]:<6.1f} | {statistics.median(rss) / 1024:6.1f} MiB | "
                   f"{statistics.median(cpu):7.1f} |")
-        floor_ratio(rows, runner, env, vx_static_cmd, floor_cmd, tmp)
+        floor_ratio(max(args.runs, 50), runner, env, vx_static_cmd, floor_cmd, tmp)
         if args.supervise_seconds > 0:
             supervise_table(args, tmp, addr, token, env, built["sleeper"], bao_bin)
         size_table(args)
@@ -363,17 +363,25 @@ def strace_counts(cmd, env, tmp):
     return counts
 
 
-def floor_ratio(rows, runner, env, vx_cmd, floor_cmd, tmp):
-    """vaultexec's exec path over the floor's (medians of the same runs),
-    and the system calls each makes for the job (the checker's included in
-    both)."""
-    res = {name: r for name, _, r in rows if isinstance(r, tuple)}
-    vx, fl = res.get("vaultexec (static)"), res.get("floor (tests/bench/floor.c)")
-    if not vx or not fl:
+def floor_ratio(runs, runner, env, vx_cmd, floor_cmd, tmp):
+    """vaultexec's exec path over the floor's, from runs taken in turns (on
+    a shared CPU the load changes between the table's rows), and the
+    system calls each makes for the job (the checker's included in both)."""
+    if not os.access(vx_cmd[0], os.X_OK):
         return
-    wall = statistics.median(vx[0]) / statistics.median(fl[0])
-    cpu = statistics.median(vx[2]) / max(statistics.median(fl[2]), 1e-3)
-    print(f"\nexec path over the floor (medians): wall {wall:.2f}x, CPU {cpu:.2f}x")
+    fl, vx = ([], [], []), ([], [], [])
+    for _ in range(runs):
+        for cmd, acc in ((floor_cmd, fl), (vx_cmd, vx)):
+            res, err = measure(runner, cmd, env, 1)
+            if err:
+                print(f"\nexec path over the floor: {err}")
+                return
+            for a, r in zip(acc, res):
+                a.extend(r)
+    med = statistics.median
+    print(f"\nexec path over the floor, {runs} runs of each in turns (medians): wall "
+          f"{med(vx[0]):.2f} / {med(fl[0]):.2f} ms = {med(vx[0]) / med(fl[0]):.2f}x, CPU "
+          f"{med(vx[2]):.2f} / {med(fl[2]):.2f} ms = {med(vx[2]) / max(med(fl[2]), 1e-3):.2f}x")
     if not shutil.which("strace"):
         print("(strace not installed: no system call counts)")
         return
