@@ -93,7 +93,7 @@ def serve(site, proto, offer, cert):
                           "-cert", str(site / f"{cert}.crt"), "-key", str(site / f"{cert}.key"),
                           f"-{proto}", *only], cwd=site / "www", stdout=open(log, "w"),
                          stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(100):
+    for _ in range(400):  # 20 s: a loaded CI machine
         if "ACCEPT" in log.read_text():
             return p, port, log
         time.sleep(0.05)
