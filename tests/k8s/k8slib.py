@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import e2elib  # tests/e2e, on sys.path from conftest
+
 REPO = Path(__file__).resolve().parents[2]
 ENV = {k: os.environ.get(k, "") for k in ("K8S_BIN", "K8S_DIR", "K8S_NODE", "NS_PID", "KUBECONFIG",
                                           "K8S_CONTAINERD_SOCK", "K8S_API_PORT", "K8S_CGROUP_ROOT")}
@@ -90,6 +92,20 @@ def wait_for(what: str, fn, timeout: float, interval: float = 0.5):
             return last
         time.sleep(interval)
     raise K8sError(f"{what}: not within {timeout:.0f} s (last: {str(last)[:2000]})")
+
+
+def wait_pg_up(ns: str, pod: str, what: str, timeout: float = 60) -> None:
+    """Until the pod's postgres_exporter (host network: 127.0.0.1:9187)
+    reports pg_up 1; on timeout the error carries the pod's description."""
+    def up():
+        try:
+            return e2elib.metric(e2elib.scrape(9187), "pg_up") == 1
+        except Exception:
+            return False
+    try:
+        wait_for(f"pg_up 1 from {what}", up, timeout)
+    except K8sError as e:
+        raise K8sError(f"{e}\n{describe(ns, pod)}") from None
 
 
 def container_status(pod: dict, name: str) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 
-import e2elib
 import k8slib as K
 
 def test_example_applies_as_committed(example):
@@ -29,16 +28,7 @@ def test_example_pod_gives_pg_up_1_with_its_security_context(example):
         assert init["state"]["terminated"]["exitCode"] == 0
         ilog = K.logs("monitoring", name, "vaultexec")
         assert "installed /vaultexec-bin/vaultexec (" in ilog and "mode 0555" in ilog, ilog
-
-        def up():
-            try:
-                return e2elib.metric(e2elib.scrape(9187), "pg_up") == 1
-            except Exception:
-                return False
-        try:
-            K.wait_for("pg_up 1 from the example's exporter", up, 60)
-        except K.K8sError as e:
-            raise K.K8sError(f"{e}\n{K.describe('monitoring', name)}") from None
+        K.wait_pg_up("monitoring", name, "the example's exporter")
         log = K.logs("monitoring", name, "postgres-exporter")
         assert "logged in with kubernetes at auth/kubernetes: policies" in log, log
         assert example["password"] not in log

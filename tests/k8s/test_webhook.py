@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import yaml
 
-import e2elib
 import k8slib as K
 from conftest import b64
 
@@ -29,16 +28,7 @@ def test_webhook_mutated_pod_with_vaultexec_as_vault_env_image(example, openbao_
         K.wait_running(ns, name, "postgres-exporter")
         init = K.container_status(K.get("pod", name, ns), "copy-vault-env")
         assert init["state"]["terminated"]["exitCode"] == 0
-
-        def up():
-            try:
-                return e2elib.metric(e2elib.scrape(9187), "pg_up") == 1
-            except Exception:
-                return False
-        try:
-            K.wait_for("pg_up 1 from the webhook-shaped pod", up, 60)
-        except K.K8sError as e:
-            raise K.K8sError(f"{e}\n{K.describe(ns, name)}") from None
+        K.wait_pg_up(ns, name, "the webhook-shaped pod")
         log = K.logs(ns, name, "postgres-exporter")
         assert "logged in with jwt at auth/kubernetes: policies" in log, log
         assert example["password"] not in log
