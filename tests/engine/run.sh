@@ -31,14 +31,8 @@ export ENGINE_DIR=$root/build/docker
 junit=${VAULTEXEC_JUNIT_DIR:-$root/build/junit}
 mkdir -p "$ENGINE_DIR" "$junit"
 rm -f "$ENGINE_DIR/figures.txt"
-times=()
-timed() { # timed NAME COMMAND...
-	local name=$1 t0=$SECONDS rc=0
-	shift
-	"$@" || rc=$?
-	times+=("$name: $((SECONDS - t0)) s (exit $rc)")
-	return $rc
-}
+# shellcheck source=tests/timed.sh
+. tests/timed.sh
 
 if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
 	timed "install (docker.io, debootstrap, Compose v2)" bash tests/engine/install.sh

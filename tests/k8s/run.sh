@@ -25,14 +25,8 @@ export ENGINE_DIR=$root/build/docker
 export K8S_DIR=$root/build/k8s
 junit=${VAULTEXEC_JUNIT_DIR:-$root/build/junit}
 mkdir -p "$ENGINE_DIR" "$junit"
-times=()
-timed() { # timed NAME COMMAND...
-	local name=$1 t0=$SECONDS rc=0
-	shift
-	"$@" || rc=$?
-	times+=("$name: $((SECONDS - t0)) s (exit $rc)")
-	return $rc
-}
+# shellcheck source=tests/timed.sh
+. tests/timed.sh
 
 if [[ "${VAULTEXEC_NO_INSTALL:-}" != 1 ]]; then
 	timed "install (containerd, runc, gcc, openssl, ...)" bash tests/k8s/install.sh
