@@ -61,6 +61,9 @@ def test_certificate_without_lease_renewed_by_its_expiry(bao, vx, supervised, pk
     again at about 2/3 of its life; the command is reloaded, never
     restarted.  (test_long_certificate_issued_once shows that polls do not
     issue.)"""
+    # 180 s as the issue asks; tests/sanitize.sh runs it shorter under ASan
+    # (the same renewal path, fewer turns), where the 3 minutes add nothing.
+    seconds = int(os.environ.get("VAULTEXEC_TEST_CERT_SECONDS", "180"))
     crt, key, files = cert_files(vx, pki_plain, "30s")
     sv = supervised([*conn(bao), "--supervise", "--debounce", "100ms",
                      "--reload-signal", "HUP", *files],
@@ -68,19 +71,20 @@ def test_certificate_without_lease_renewed_by_its_expiry(bao, vx, supervised, pk
     sv.wait_for(lambda: sv.starts(), what="start")
     t0 = time.monotonic()
     margins = []
-    while time.monotonic() - t0 < 180:
+    while time.monotonic() - t0 < seconds:
         margins.append(not_after(crt) - time.time())
         assert sv.proc.poll() is None, sv.describe()
         time.sleep(1)
     n = issued(bao, pki_plain)
     reloads = [e for e in sv.events("signal") if e["sig"] == signal.SIGHUP]
     expired = sum(1 for m in margins if m <= 0)
-    print(f"30 s certificate for 180 s: {n} issued, {len(reloads)} reloads, least time left "
+    print(f"30 s certificate for {seconds} s: {n} issued, {len(reloads)} reloads, least time left "
           f"on the served certificate {min(margins):.1f} s, expired at {expired} of "
           f"{len(margins)} checks")
     assert min(margins) > 0, f"an expired certificate was served: {margins}\n{sv.describe()}"
-    # One issue per 18-20 s of a 30 s life (plus the first), never one per poll.
-    assert 8 <= n <= 12, f"{n} certificates issued\n{sv.describe()}"
+    # One issue per 18-20 s of a 30 s life (plus the first), never one per
+    # poll: 8 to 12 in 180 s.
+    assert seconds // 20 - 1 <= n <= seconds // 18 + 2, f"{n} certificates issued in {seconds} s\n{sv.describe()}"
     assert len(reloads) >= n - 2, sv.describe()
     assert len(sv.starts()) == 1, sv.describe()
     assert sv.finish() == 0
