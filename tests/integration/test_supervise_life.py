@@ -200,7 +200,10 @@ def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
     """After a reload the replaced lease is revoked --revoke-delay later
     (the command may still be finishing requests with it), not at once,
     and before it would have ended by itself."""
-    issue = f"{pki_leased}?common_name=web.example.test&ttl=20s"
+    # A lease without renewal is fetched again at 85-90% of its life: 40 s
+    # leaves 4 s or more after the reload for the 1.5 s delay (20 s left
+    # under 1 s, and an ASan build missed it).
+    issue = f"{pki_leased}?common_name=web.example.test&ttl=40s"
     crt = vx.tmp / "tls.crt"
     sv = supervised([*conn(bao), "--supervise", "--debounce", "100ms", "--reload-signal", "HUP",
                      "--revoke-delay", "1500ms", "--file", f"{crt}={{{{ {issue}#certificate }}}}"],
@@ -212,7 +215,7 @@ def test_revoke_delay_after_a_reload(bao, vx, supervised, pki_leased):
         vx.register(lid, lid.rsplit("/", 1)[1])
     info = bao.api("PUT", "sys/leases/lookup", {"lease_id": first[0]})["data"]
     ends = rfc3339(info["expire_time"])
-    sv.wait_for(lambda: sv.events("signal"), 30, "the reload")
+    sv.wait_for(lambda: sv.events("signal"), 45, "the reload")
     hup = sv.events("signal")[0]["t"]
     gone = None
     while time.time() < ends + 2:
