@@ -397,6 +397,13 @@ static int ref_template(const struct transit *tr, const char *name, const char *
 			return EXIT_USAGE;
 		}
 		rc = write_path(name, path, third, &req);
+	} else if (strchr(path, '?')) {
+		/* vaultexec reads PATH?PARAMS as a write: a read's '?' would
+		 * turn it into one. */
+		log_error("%s: '?' in the path of a vault: read; a write is "
+		          ">>vault:PATH#KEY#{JSON body}",
+		          name);
+		rc = EXIT_USAGE;
 	} else {
 		sb_adds(&req, path);
 		if (third && parse_u64(third, 0, INT64_MAX, &version) < 0) {

@@ -13,6 +13,12 @@
 static void check_config(const struct config *cfg)
 {
 	FUZZ_CHECK(cfg->addr && cfg->kv_mount && cfg->auth_method);
+	/* --install copies the binary and runs nothing: no command, and the
+	 * other options are not finished. */
+	if (cfg->install_dir) {
+		FUZZ_CHECK(cfg->install_dir[0] && !(cfg->child_argv && cfg->child_argv[0]));
+		return;
+	}
 	FUZZ_CHECK(cfg->child_argv && cfg->child_argv[0]);
 	FUZZ_CHECK(cfg->service == NULL); /* turned into default_path */
 	FUZZ_CHECK(!cfg->map_all || cfg->default_path);

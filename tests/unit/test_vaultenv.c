@@ -162,7 +162,9 @@ static void test_values(void)
 	                     "W=>>vault:p#k#{\"a\":{}}", "F=vault:s/a#${.x | sha1sum}",
 	                     "VAULT_ENV_FROM_PATH=a/../b",
 	                     /* found by tests/fuzz/fuzz_vaultenv: a key no template can hold */
-	                     "B=x${vault:s/a#${.p | urlquery}#2", "W=>>vault:p q#k#{\"a\":1}"};
+	                     "B=x${vault:s/a#${.p | urlquery}#2", "W=>>vault:p q#k#{\"a\":1}",
+	                     /* a read with '?' would have become a write with a version */
+	                     "Q=vault:s/a?x=1#${.p | urlquery}#2"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *env[] = {"VAULT_TOKEN=t", (char *)bad[i], NULL};
 		is_int(run(&cfg, &ve, env), 64, "refused: %s", bad[i]);
