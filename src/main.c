@@ -263,9 +263,8 @@ int main(int argc, char **argv)
 	if ((r = privs_check(&cfg.run_as)) ||
 	    (r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
 	    (r = job_prepare(&job, &cfg, ve.env, plan)) || (r = auth_prepare(&cfg, &auth)) ||
-	    (r = vault_open(&vault, &cfg)) || (r = vault_wait_ready(vault)) ||
-	    (r = auth_login(vault, &cfg, &auth)) || (r = plan_fetch(plan, vault)) ||
-	    (r = job_render(&job, plan)) ||
+	    (r = vault_open(&vault, &cfg)) || (r = auth_login(vault, &cfg, &auth)) ||
+	    (r = plan_fetch(plan, vault)) || (r = job_render(&job, plan)) ||
 	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))) || (r = stop_if_signalled()))
 		goto out;
 

@@ -38,7 +38,8 @@ struct vault {
 	const char *token_origin; /* for messages: the given token's source, or NULL */
 	const char *auth_method;  /* for messages: the login method */
 	uint64_t attempt_seed;
-	char why[128]; /* backoff's reason for giving up, when it is built */
+	char why[128];  /* backoff's reason for giving up, when it is built */
+	bool unchecked; /* no answer yet shows the node serves: see exchange */
 };
 
 /* Where CA bundles live on the common distributions; searched when no CA
@@ -270,7 +271,10 @@ int vault_open(struct vault **out, const struct config *cfg)
 		vault_close(v);
 		return r;
 	}
+	if (v->addr_default)
+		log_info("no --addr, VAULT_ADDR or BAO_ADDR given; using the default %s", v->base);
 	v->attempt_seed = random_u64();
+	v->unchecked = true;
 	*out = v;
 	return 0;
 }
@@ -620,6 +624,7 @@ struct decision {
 	enum verdict verdict;
 	long retry_after_s; /* V_RETRY: the server's floor in seconds, -1 for none */
 	int exit_code;      /* V_FAIL: logged already */
+	bool unsure;        /* V_DONE: an answer that does not show Vault serving */
 };
 
 /* One exchange with the server: the request, and the policy that judges
@@ -638,6 +643,7 @@ struct exchange {
 	void (*give_up)(struct exchange *x, enum http_status st, const char *err, const char *why);
 	struct vault *v;
 	void *ctx;
+	bool probe; /* stands in for sys/health: see exchange */
 };
 
 static int exchange(struct exchange *x, char **url, struct http_response *resp)
@@ -666,6 +672,23 @@ static int exchange(struct exchange *x, char **url, struct http_response *resp)
 			}
 		}
 		struct decision d = x->decide(x, st, resp, err, sizeof(err));
+		/* The first request stands in for sys/health: an answer from
+		 * Vault shows the node serves and saves that round trip on every
+		 * start.  Anything else (unreachable, sealed, a 5xx, an answer
+		 * that is not Vault's) waits on sys/health, which tells those
+		 * apart, then asks again: at once, or after the Retry-After. */
+		if (x->probe) {
+			x->probe = false;
+			if (d.verdict == V_RETRY || (d.verdict == V_DONE && d.unsure)) {
+				int r = vault_wait_ready(v);
+				if (r)
+					return r;
+				if (d.verdict == V_DONE || d.retry_after_s < 0) {
+					attempt--; /* the wait stood in for the backoff */
+					continue;
+				}
+			}
+		}
 		if (d.verdict != V_RETRY)
 			return d.verdict == V_DONE ? 0 : d.exit_code;
 		const char *why = backoff(v, attempt, d.retry_after_s);
@@ -676,16 +699,16 @@ static int exchange(struct exchange *x, char **url, struct http_response *resp)
 	}
 }
 
-static const struct decision done = {V_DONE, -1, 0};
+static const struct decision done = {V_DONE, -1, 0, false};
 
 static struct decision fail(int code)
 {
-	return (struct decision){V_FAIL, -1, code};
+	return (struct decision){V_FAIL, -1, code, false};
 }
 
 static struct decision retry(long retry_after_s)
 {
-	return (struct decision){V_RETRY, retry_after_s, 0};
+	return (struct decision){V_RETRY, retry_after_s, 0, false};
 }
 
 /* Which answers to a request are worth asking again. */
@@ -731,8 +754,15 @@ static struct decision decide_request(struct exchange *x, enum http_status st,
 		const char *m = vault_error_message(reply);
 		again = m && strstr(m, upgrade_msg);
 	}
-	if (!again)
-		return done;
+	if (!again) {
+		/* Vault answers with a JSON object ({"errors": [...]}, a KV
+		 * envelope); an HTML 404 page or Go's "HTTP request to an HTTPS
+		 * server" shows another server, or the wrong scheme. */
+		struct decision d = done;
+		d.unsure = (reply->code < 200 || reply->code > 299) &&
+		           !cJSON_IsObject(jdoc_root(reply->doc));
+		return d;
+	}
 	struct strbuf m = STRBUF_INIT;
 	vault_error_text(reply, &m);
 	snprintf(err, errlen, "HTTP %ld%s%s", reply->code, *m.buf ? ": " : "", m.buf);
@@ -773,6 +803,8 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	_cleanup_free_ char *display_ns =
 	    v->namespace_ ? xasprintf("%s (namespace %s)", api_path, v->namespace_) : NULL;
 	struct request_ctx rc = {reply, flags};
+	bool probe = v->unchecked;
+	v->unchecked = false;
 	struct exchange x = {method,
 	                     display_ns ? display_ns : api_path,
 	                     headers,
@@ -780,7 +812,8 @@ int vault_request(struct vault *v, const char *method, const char *api_path, con
 	                     decide_request,
 	                     give_up_request,
 	                     v,
-	                     &rc};
+	                     &rc,
+	                     probe};
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
 	int r = exchange(&x, &url, &resp);
 	http_response_clear(&resp);
@@ -892,11 +925,9 @@ int vault_wait_ready(struct vault *v)
 	_cleanup_free_ char *url =
 	    xasprintf("%s/v1/sys/health?standbyok=true&perfstandbyok=true", v->base);
 	struct health_ctx hc = {VH_NONE, now_ms()};
-	struct exchange x = {"GET",         "sys/health",   hdrs, NULL,
-	                     decide_health, give_up_health, v,    &hc};
+	struct exchange x = {"GET", "sys/health", hdrs, NULL, decide_health, give_up_health,
+	                     v,     &hc,          false};
 	struct http_response resp = {0, STRBUF_INIT, NULL, -1};
-	if (v->addr_default)
-		log_info("no --addr, VAULT_ADDR or BAO_ADDR given; using the default %s", v->base);
 	int r = exchange(&x, &url, &resp);
 	http_response_clear(&resp);
 	return r;

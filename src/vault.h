@@ -20,7 +20,10 @@ struct vault;
 int vault_open(struct vault **out, const struct config *cfg);
 void vault_close(struct vault *v);
 
-/* Waits until sys/health says the node can serve, within the deadline. */
+/* Waits until sys/health says the node can serve, within the deadline.
+ * vault_request runs it by itself when its first request meets no
+ * answer from Vault (unreachable, sealed, a 5xx, another server's page),
+ * then asks again; an answer from Vault skips it. */
 int vault_wait_ready(struct vault *v);
 
 /* A new deadline for the requests from now on: wait_ms from now, or 0

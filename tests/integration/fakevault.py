@@ -367,6 +367,7 @@ class FakeVault:
         self.bytes_sent = 0
         # mount -> KV version ("1", "2" or None) for sys/internal/ui/mounts
         self.mounts = {"secret": "2"}
+        self.health_gate = True  # see _health_gate
         # mount -> engine type for the same lookup ("kv" when not listed)
         self.mount_types: dict[str, str] = {}
         self.started = time.monotonic()
@@ -468,11 +469,35 @@ class FakeVault:
                 if not path.startswith(self.prefix + "/"):
                     return R(404, error_body(f"fake: path outside prefix {self.prefix}"))
                 path = path[len(self.prefix) :]
+            gate = self._health_gate(path, req)
+            if gate is not None:
+                return gate
             for key in (path + "?" + req.query, path):
                 queue = self._scripts.get(key)
                 if queue:
                     return queue.pop(0) if len(queue) > 1 else queue[0]
             return self._default(path)
+
+    def _health_gate(self, path, req):
+        """What a node that is not ready answers to any other request, as a
+        real one does: a scripted sys/health answer that is not ready (sealed,
+        5xx, a dropped or broken answer) is the node's state, so unscripted
+        paths, scripted or not, answer 503 "Vault is sealed" (or the same 5xx,
+        or the same dropped connection) until sys/health's queue moves on.  The queue is
+        only looked at, not advanced."""
+        if not self.health_gate or path == "/v1/sys/health" or path.startswith("/v1/sys/internal/"):
+            return None
+        queue = next((q for k, q in self._scripts.items() if k.split("?")[0] == "/v1/sys/health" and q), None)
+        if not queue:
+            return None
+        head = queue[0](req) if callable(queue[0]) else queue[0]
+        ready = head.status in (200, 429, 473) and not head.close and head.truncate is None and head.stream is None
+        if ready:
+            return None
+        if head.close:
+            return R(close=True, delay=head.delay)
+        status = head.status if head.status >= 500 and head.status not in (501, 503) else 503
+        return R(status, error_body("Vault is sealed"), delay=head.delay)
 
     def _default(self, path) -> R:
         if path == "/v1/sys/health":

@@ -106,6 +106,32 @@ def run_fake(vx, fv, *opts, wait="10s", env=None):
     return vx.run(conn(fv, wait, *opts, "--service", "app", "--map", "password=P"), env=e)
 
 
+def test_first_answer_stands_in_for_health(vx, fv):
+    """A node that answers needs no sys/health round trip: the read's own
+    answer shows it serves, so a start is one request."""
+    r = run_fake(vx, fv)
+    r.ok()
+    assert r.env["P"] == fv.val
+    assert fv.requests_to(HEALTH) == []
+    assert len(fv.requests_to(SECRET)) == 1
+
+
+@pytest.mark.parametrize("status,page,want", [(404, "<html>not found</html>", "is this the address of Vault's API?"),
+                                              (400, "Client sent an HTTP request to an HTTPS server.\n", "speaks TLS")])
+def test_an_answer_not_from_vault_asks_health(vx, fv, status, page, want):
+    """A first answer that is no JSON object (another server's page, the
+    wrong scheme) does not count as Vault's: sys/health is asked, and its
+    answer names the problem."""
+    fv.health_gate = False  # another server: its pages follow no node state
+    fv.script(SECRET, R(status, page))
+    fv.script(HEALTH, R(status, page))
+    r = run_fake(vx, fv)
+    r.failed()
+    assert len(fv.requests_to(HEALTH)) == 1
+    assert len(fv.requests_to(SECRET)) == 1
+    assert want in r.stderr, r.describe()
+
+
 def test_health_query_and_headers(vx, fv):
     fv.script(HEALTH, R(503, HEALTH_SEALED), R(200, HEALTH_OK))
     r = run_fake(vx, fv)
@@ -131,9 +157,12 @@ def test_sealed_then_unsealed(vx, fv):
     lines = r.stderr_lines()
     assert len(lines) <= 4, f"logs every attempt? ({n} attempts)\n{r.describe()}"
     assert any("seal" in l.lower() for l in lines), f"no line saying it waits for a sealed Vault\n{r.describe()}"
-    # no secret was read before Vault was ready
-    first_secret = fv.requests_to(SECRET)[0].time
-    assert first_secret >= fv.requests_to(HEALTH)[-1].time
+    # the first read met the sealed node (it stands in for sys/health);
+    # the next came once sys/health said ready
+    s = fv.requests_to(SECRET)
+    assert len(s) == 2, r.describe()
+    assert s[0].time <= fv.requests_to(HEALTH)[0].time
+    assert s[1].time >= fv.requests_to(HEALTH)[-1].time
 
 
 def test_uninitialized_then_ready(vx, fv):
@@ -145,6 +174,9 @@ def test_uninitialized_then_ready(vx, fv):
 
 @pytest.mark.parametrize("code", [429, 473])
 def test_standby_is_ready(vx, fv, code):
+    # the first read meets a 503, so sys/health is asked
+    ok = fv._scripts[SECRET][0]
+    fv.script(SECRET, R(503, error_body("no active Vault instance found")), ok)
     fv.script(HEALTH, R(code, HEALTH_STANDBY))
     r = run_fake(vx, fv)
     r.ok()
@@ -180,7 +212,7 @@ def test_health_fatal_codes_fail_at_once(vx, fv, code):
     r.failed()
     assert len(fv.requests_to(HEALTH)) == 1, "retried a fatal status"
     assert r.elapsed < 3
-    assert not fv.requests_to(SECRET)
+    assert len(fv.requests_to(SECRET)) == 1, "only the first read, before sys/health"
 
 
 def test_health_retry_after(vx, fv):
@@ -199,7 +231,7 @@ def test_health_never_ready_deadline_69(vx, fv):
     assert 2.5 <= r.elapsed <= 7, r.describe()
     n = len(fv.requests_to(HEALTH))
     assert 2 <= n <= 40, f"{n} polls in 3 s"
-    assert not fv.requests_to(SECRET)
+    assert len(fv.requests_to(SECRET)) == 1, "only the first read, before sys/health"
 
 
 # ---------------------------------------------------------------------------
@@ -303,6 +335,9 @@ def test_request_timeout_500ms(vx, fv):
 
 
 def test_slow_health_forever_respects_wait(vx, fv):
+    # the first read hangs, so sys/health is asked, and hangs too
+    ok = fv._scripts[SECRET][0]
+    fv.script(SECRET, R(200, {"data": {}}, delay=30), ok)
     fv.script(HEALTH, R(200, HEALTH_OK, delay=30))
     r = run_fake(vx, fv, "--request-timeout", "1s", wait="3s")
     r.failed(69)
