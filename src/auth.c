@@ -342,9 +342,14 @@ static int jwt_prepare(const struct config *cfg, struct auth_state *st)
 
 static int jwt_body(struct vault *v, const struct config *cfg, struct auth_state *st, cJSON *body)
 {
-	(void)v;
+	/* Read once Vault is ready, not before a wait that can be long:
+	 * projected service-account tokens rotate, and a login retried
+	 * after the wait sends the body it was given. */
+	int r = vault_ensure_ready(v);
+	if (r)
+		return r;
 	_cleanup_secret_ char *jwt = NULL;
-	int r = auth_read_secret_file("--jwt-file", jwt_path(cfg, st), &jwt);
+	r = auth_read_secret_file("--jwt-file", jwt_path(cfg, st), &jwt);
 	if (r)
 		return r;
 	if (cfg->role)

@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 	    (r = exec_resolve(cfg.child_argv[0], getenv("PATH"), &cmd)) ||
 	    (r = job_prepare(&job, &cfg, ve.env, plan)) || (r = auth_prepare(&cfg, &auth)) ||
 	    (r = vault_open(&vault, &cfg)) || (r = auth_login(vault, &cfg, &auth)) ||
-	    (r = plan_fetch(plan, vault)) || (r = job_render(&job, plan)) ||
+	    (r = plan_fetch(plan, vault)) || (r = vault_ensure_ready(vault)) ||
+	    (r = job_render(&job, plan)) ||
 	    (r = check_revoke_token(&cfg, &auth, plan_leases(plan))) || (r = stop_if_signalled()))
 		goto out;
 

@@ -933,6 +933,14 @@ int vault_wait_ready(struct vault *v)
 	return r;
 }
 
+int vault_ensure_ready(struct vault *v)
+{
+	if (!v->unchecked)
+		return 0;
+	v->unchecked = false;
+	return vault_wait_ready(v);
+}
+
 const char *vault_namespace(const struct vault *v)
 {
 	return v->namespace_;

@@ -25,6 +25,10 @@ void vault_close(struct vault *v);
  * answer from Vault (unreachable, sealed, a 5xx, another server's page),
  * then asks again; an answer from Vault skips it. */
 int vault_wait_ready(struct vault *v);
+/* vault_wait_ready unless an answer from Vault came already: before a
+ * request whose body must be read after any wait, and for a run that
+ * asked Vault nothing (it still waits for a ready Vault). */
+int vault_ensure_ready(struct vault *v);
 
 /* A new deadline for the requests from now on: wait_ms from now, or 0
  * for a single attempt each (the supervisor retries on its own clock). */

@@ -132,6 +132,16 @@ def test_an_answer_not_from_vault_asks_health(vx, fv, status, page, want):
     assert want in r.stderr, r.describe()
 
 
+def test_nothing_to_read_still_waits(vx, fv):
+    """A run that asks Vault nothing (no secret, a given token) still waits
+    for a ready Vault: vaultexec as a gate before the command."""
+    fv.script(HEALTH, R(503, HEALTH_SEALED), R(200, HEALTH_OK))
+    r = vx.run(conn(fv, "10s"), env={"VAULT_TOKEN": fv.tok})
+    r.ok()
+    assert len(fv.requests_to(HEALTH)) == 2
+    assert "sealed" in r.stderr, r.describe()
+
+
 def test_health_query_and_headers(vx, fv):
     fv.script(HEALTH, R(503, HEALTH_SEALED), R(200, HEALTH_OK))
     r = run_fake(vx, fv)
