@@ -367,10 +367,10 @@ class FakeVault:
         self.bytes_sent = 0
         # mount -> KV version ("1", "2" or None) for sys/internal/ui/mounts
         self.mounts = {"secret": "2"}
-        self.health_gate = True  # see _health_gate
         # mount -> engine type for the same lookup ("kv" when not listed)
         self.mount_types: dict[str, str] = {}
         self.started = time.monotonic()
+        self.health_gate = True  # see _health_gate
         self.unix_path = unix_path
         if unix_path is not None:
             self._server = _UnixServer(unix_path, _Handler)
@@ -481,10 +481,11 @@ class FakeVault:
     def _health_gate(self, path, req):
         """What a node that is not ready answers to any other request, as a
         real one does: a scripted sys/health answer that is not ready (sealed,
-        5xx, a dropped or broken answer) is the node's state, so unscripted
-        paths, scripted or not, answer 503 "Vault is sealed" (or the same 5xx,
-        or the same dropped connection) until sys/health's queue moves on.  The queue is
-        only looked at, not advanced."""
+        5xx, a dropped or broken answer) is the node's state, so every other
+        path, scripted or not, answers 503 "Vault is sealed" (or the same 5xx,
+        or the same dropped connection) until sys/health's queue moves on.
+        The queue is only looked at, not advanced.  Off (health_gate = False)
+        for a server that is not Vault, whose pages follow no node state."""
         if not self.health_gate or path == "/v1/sys/health" or path.startswith("/v1/sys/internal/"):
             return None
         queue = next((q for k, q in self._scripts.items() if k.split("?")[0] == "/v1/sys/health" and q), None)
