@@ -455,9 +455,12 @@ static const char exit_codes_help[] =
     "  127  command not found\n"
     "  After exec the exit code is the command's own.\n";
 
+/* No snprintf: this runs for every row on every start (see config_parse). */
 static void env_name_of(const struct opt_def *o, char *buf, size_t n)
 {
-	size_t j = (size_t)snprintf(buf, n, "VAULTEXEC_");
+	static const char prefix[] = "VAULTEXEC_";
+	size_t j = sizeof(prefix) - 1 < n ? sizeof(prefix) - 1 : n - 1;
+	memcpy(buf, prefix, j);
 	for (const char *p = o->name; *p && j + 1 < n; p++)
 		buf[j++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 	buf[j] = '\0';
@@ -935,13 +938,41 @@ static int apply(struct config *cfg, const struct opt_def *o, const char *val, c
 	return EXIT_SOFTWARE;
 }
 
+/* The value of the variable named a followed by b, without building the
+ * name. */
+static const char *env_find(char **envp, const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, a, na) == 0 && strncmp(*e + na, b, nb) == 0 && (*e)[na + nb] == '=')
+			return *e + na + nb + 1;
+	return NULL;
+}
+
 const char *env_lookup(char **envp, const char *name)
 {
-	size_t n = strlen(name);
+	return env_find(envp, name, "");
+}
+
+/* The entries of envp that can configure vaultexec (VAULTEXEC_, VAULT_,
+ * BAO_), NULL-terminated, pointing into envp: every row of the table
+ * looks its variables up, and a container's environment holds many that
+ * are not ours. */
+static char **client_vars(char **envp)
+{
+	static const char *const prefixes[] = {"VAULTEXEC_", "VAULT_", "BAO_"};
+	size_t n = 0;
 	for (char **e = envp; e && *e; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
+		n++;
+	char **out = xcalloc(n + 1, sizeof(*out));
+	n = 0;
+	for (char **e = envp; e && *e; e++)
+		for (size_t k = 0; k < ARRAY_SIZE(prefixes); k++)
+			if (strncmp(*e, prefixes[k], strlen(prefixes[k])) == 0) {
+				out[n++] = *e;
+				break;
+			}
+	return out;
 }
 
 bool config_credential_var(const char *name, size_t n)
@@ -1005,14 +1036,15 @@ static int apply_env_vars(struct config *cfg, char **envp, bool *given)
 static const char *bao_or_vault(char **envp, const char *suffix, bool vault_only, char *name,
                                 size_t n)
 {
-	if (!vault_only) {
-		snprintf(name, n, "BAO_%s", suffix);
-		const char *v = env_lookup(envp, name);
-		if (v)
-			return v;
+	const char *prefix = "BAO_", *v = vault_only ? NULL : env_find(envp, prefix, suffix);
+	if (!v) {
+		prefix = "VAULT_";
+		v = env_find(envp, prefix, suffix);
 	}
-	snprintf(name, n, "VAULT_%s", suffix);
-	return env_lookup(envp, name);
+	/* Named only when found: this runs for every row on every start. */
+	if (v)
+		snprintf(name, n, "%s%s", prefix, suffix);
+	return v;
 }
 
 static size_t opt_index(const char *name)
@@ -1271,13 +1303,15 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 	struct option longopts[NOPTS + 1];
 	build_longopts(longopts);
 
+	_cleanup_free_ char **vars = client_vars(envp);
+
 	/* Log options first, so messages about everything else use them. */
-	const char *lv = env_lookup(envp, "VAULTEXEC_LOG_FORMAT");
+	const char *lv = env_lookup(vars, "VAULTEXEC_LOG_FORMAT");
 	if ((lv && strcmp(lv, "json") == 0) || json_wanted(argc, argv))
 		log_setup(cfg->log_level, LOG_JSON);
 
 	bool given[NOPTS] = {0};
-	r = apply_env_vars(cfg, envp, given);
+	r = apply_env_vars(cfg, vars, given);
 	if (r)
 		return r;
 
@@ -1305,7 +1339,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp)
 			return r;
 		given[c - OPT_VAL_BASE] = true;
 	}
-	r = apply_fallbacks(cfg, envp, given);
+	r = apply_fallbacks(cfg, vars, given);
 	if (r)
 		return r;
 	cfg->addr_default = !given[opt_index("addr")];
